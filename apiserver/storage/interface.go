@@ -11,8 +11,10 @@ import (
 )
 
 // Interface is what the REST layer needs from persistence. One Interface
-// serves every resource; keys are full etcd keys such as
-// "/registry/pods/default/web-1" and prefixes end with "/".
+// value serves one resource (one key prefix such as "/registry/pods/"), so it
+// knows how to make new objects of that resource and may keep a watch cache
+// for it; keys are full etcd keys such as "/registry/pods/default/web-1" and
+// list/watch prefixes end with "/".
 //
 // Every object returned carries metadata.resourceVersion = the etcd
 // ModRevision of its key (for lists: the store revision of the read).

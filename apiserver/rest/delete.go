@@ -1,0 +1,266 @@
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/minik8s/minik8s/apiserver/registry"
+	"github.com/minik8s/minik8s/apiserver/storage"
+)
+
+// Finalizers the API server adds for a propagation policy; the garbage
+// collector removes them once dependents are handled.
+const (
+	finalizerOrphan     = metav1.FinalizerOrphanDependents
+	finalizerForeground = metav1.FinalizerDeleteDependents
+)
+
+// deleteOptions reads DeleteOptions from the body (kubectl sends them
+// there) or from query parameters (curl users do).
+func deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
+	opts := &metav1.DeleteOptions{}
+	data, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, opts); err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("DeleteOptions: %v", jsonErr(err)))
+		}
+	}
+	q := r.URL.Query()
+	if v := q.Get("gracePeriodSeconds"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("gracePeriodSeconds: invalid value %q", v))
+		}
+		opts.GracePeriodSeconds = &n
+	}
+	if v := q.Get("propagationPolicy"); v != "" {
+		p := metav1.DeletionPropagation(v)
+		opts.PropagationPolicy = &p
+	}
+	if v := q.Get("orphanDependents"); v != "" {
+		b := v == "true"
+		opts.OrphanDependents = &b
+	}
+	if p := opts.PropagationPolicy; p != nil {
+		switch *p {
+		case metav1.DeletePropagationOrphan, metav1.DeletePropagationBackground, metav1.DeletePropagationForeground:
+		default:
+			return nil, apierrors.NewBadRequest(fmt.Sprintf(
+				"propagationPolicy: Unsupported value: %q: supported values: \"Foreground\", \"Background\", \"Orphan\"", *p))
+		}
+		if opts.OrphanDependents != nil {
+			return nil, apierrors.NewBadRequest("orphanDependents and propagationPolicy cannot both be set")
+		}
+	}
+	if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds < 0 {
+		zero := int64(0) // Kubernetes treats negative as "now"
+		opts.GracePeriodSeconds = &zero
+	}
+	return opts, nil
+}
+
+func (a *API) delete(w http.ResponseWriter, r *http.Request, res *registry.Resource, ri requestInfo) error {
+	opts, err := deleteOptions(r)
+	if err != nil {
+		return err
+	}
+	dryRun, err := isDryRun(r)
+	if err != nil {
+		return err
+	}
+	out, err := a.deleteOne(r.Context(), res, ri.Namespace, ri.Name, opts, dryRun)
+	if err != nil {
+		return err
+	}
+	return a.writeObject(w, r, res, http.StatusOK, out)
+}
+
+// deleteOne deletes an object the Kubernetes way: objects held by
+// finalizers, a grace period (pods) or their own rules (namespaces) only
+// get metadata.deletionTimestamp now and disappear when the last holder lets
+// go; everything else is removed at once. It returns the object's last state.
+func (a *API) deleteOne(ctx context.Context, res *registry.Resource, ns, name string, opts *metav1.DeleteOptions, dryRun bool) (runtime.Object, error) {
+	key := res.Key(ns, name)
+	gd, _ := res.Strategy.(registry.GracefulDeleter)
+	var precond *storage.Preconditions
+	if p := opts.Preconditions; p != nil {
+		precond = &storage.Preconditions{UID: p.UID, ResourceVersion: p.ResourceVersion}
+	}
+	immediate := false
+	out := res.New()
+	err := a.Storage(res).GuaranteedUpdate(ctx, key, out, precond, func(current runtime.Object) (runtime.Object, error) {
+		immediate = false
+		obj := current.DeepCopyObject()
+		m, _ := meta.Accessor(obj)
+		fins := m.GetFinalizers()
+		switch propagation(opts) {
+		case metav1.DeletePropagationForeground:
+			fins = addString(removeString(fins, finalizerOrphan), finalizerForeground)
+		case metav1.DeletePropagationOrphan:
+			fins = addString(removeString(fins, finalizerForeground), finalizerOrphan)
+		}
+		m.SetFinalizers(fins)
+		grace := int64(0)
+		held := false
+		if gd != nil {
+			grace = gd.GracePeriod(obj, opts.GracePeriodSeconds)
+		}
+		if ts := m.GetDeletionTimestamp(); ts != nil {
+			// Already being deleted: a delete may only shorten the grace period.
+			if cur := m.GetDeletionGracePeriodSeconds(); cur != nil && grace < *cur {
+				a.setDeletion(m, grace)
+			}
+		} else {
+			if gd != nil {
+				gd.BeginDelete(obj)
+			}
+			a.setDeletion(m, grace)
+		}
+		if gd != nil {
+			held = gd.Held(obj)
+		}
+		if len(m.GetFinalizers()) == 0 && !held && graceOf(m) == 0 {
+			immediate = true
+			return nil, errImmediate
+		}
+		if dryRun {
+			return nil, errDryRun{obj}
+		}
+		return obj, nil
+	})
+	var dr errDryRun
+	switch {
+	case errors.As(err, &dr):
+		return dr.obj, nil
+	case errors.Is(err, errImmediate) || (err != nil && immediate):
+		if dryRun {
+			obj := res.New()
+			if err := a.Storage(res).Get(ctx, key, obj); err != nil {
+				return nil, toStatusError(res, name, err)
+			}
+			return obj, nil
+		}
+		if err := a.Storage(res).Delete(ctx, key, out, precond, nil); err != nil {
+			return nil, toStatusError(res, name, err)
+		}
+		a.afterDelete(ctx, res, out)
+		return out, nil
+	case err != nil:
+		return nil, toStatusError(res, name, err)
+	}
+	return out, nil
+}
+
+var errImmediate = errors.New("delete immediately")
+
+func graceOf(m metav1.Object) int64 {
+	if g := m.GetDeletionGracePeriodSeconds(); g != nil {
+		return *g
+	}
+	return 0
+}
+
+func (a *API) setDeletion(m metav1.Object, grace int64) {
+	t := metav1.NewTime(a.Now().UTC().Add(time.Duration(grace) * time.Second).Truncate(time.Second))
+	m.SetDeletionTimestamp(&t)
+	m.SetDeletionGracePeriodSeconds(&grace)
+}
+
+// propagation resolves the effective policy; without one, dependents are
+// deleted in the background by the garbage collector.
+func propagation(opts *metav1.DeleteOptions) metav1.DeletionPropagation {
+	if opts.PropagationPolicy != nil {
+		return *opts.PropagationPolicy
+	}
+	if opts.OrphanDependents != nil && *opts.OrphanDependents {
+		return metav1.DeletePropagationOrphan
+	}
+	return metav1.DeletePropagationBackground
+}
+
+// readyToDelete reports whether an update left a deleting object with no
+// holders, so it can now be removed.
+func (a *API) readyToDelete(res *registry.Resource, obj runtime.Object) bool {
+	m, err := meta.Accessor(obj)
+	if err != nil || m.GetDeletionTimestamp() == nil || len(m.GetFinalizers()) > 0 || graceOf(m) > 0 {
+		return false
+	}
+	if gd, ok := res.Strategy.(registry.GracefulDeleter); ok && gd.Held(obj) {
+		return false
+	}
+	return true
+}
+
+func (a *API) afterDelete(ctx context.Context, res *registry.Resource, obj runtime.Object) {
+	if h := a.Hooks[res.GroupResource().String()]; h.AfterDelete != nil {
+		h.AfterDelete(ctx, obj)
+	}
+}
+
+func (a *API) deleteCollection(w http.ResponseWriter, r *http.Request, res *registry.Resource, ri requestInfo) error {
+	opts, err := deleteOptions(r)
+	if err != nil {
+		return err
+	}
+	dryRun, err := isDryRun(r)
+	if err != nil {
+		return err
+	}
+	pred, err := a.predicate(r, res, ri)
+	if err != nil {
+		return err
+	}
+	list := res.NewList()
+	if err := a.Storage(res).GetList(r.Context(), res.NamespacePrefix(ri.Namespace), storage.ListOptions{Predicate: pred}, list); err != nil {
+		return err
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return err
+	}
+	deleted := make([]runtime.Object, 0, len(items))
+	for _, item := range items {
+		m, _ := meta.Accessor(item)
+		out, err := a.deleteOne(r.Context(), res, m.GetNamespace(), m.GetName(), opts, dryRun)
+		if apierrors.IsNotFound(err) {
+			continue // deleted by someone else meanwhile: that is fine
+		}
+		if err != nil {
+			return err
+		}
+		deleted = append(deleted, out)
+	}
+	if err := meta.SetList(list, deleted); err != nil {
+		return err
+	}
+	return a.writeObject(w, r, res, http.StatusOK, list)
+}
+
+func preconditionRV(rv string) *storage.Preconditions {
+	return &storage.Preconditions{ResourceVersion: &rv}
+}
+
+func addString(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
+
+func removeString(list []string, s string) []string {
+	return slices.DeleteFunc(slices.Clone(list), func(x string) bool { return x == s })
+}
