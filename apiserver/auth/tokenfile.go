@@ -1,0 +1,359 @@
+package auth
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// TokenEntry is one line of a token file.
+type TokenEntry struct {
+	Token string
+	User  UserInfo
+}
+
+// TokenFile is a static bearer-token authenticator backed by a CSV file in
+// the Kubernetes --token-auth-file format:
+//
+//	token,user,uid,"group1,group2"
+//
+// The fourth column is optional. Tokens are looked up by their SHA-256, so
+// the comparison never leaks through timing how much of a token matched.
+type TokenFile struct {
+	path string
+
+	mu      sync.RWMutex
+	entries []TokenEntry
+	byHash  map[[sha256.Size]byte]*UserInfo
+}
+
+var _ Authenticator = (*TokenFile)(nil)
+
+// EnsureTokens loads the token file at path, creating it (mode 0600, dir
+// 0700) on first start, and adds a random token for every user in users
+// that has none yet, with DefaultGroups. Existing lines are never changed,
+// so tokens already handed out stay valid across restarts.
+func EnsureTokens(path string, users []string) (*TokenFile, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("auth: create dir for token file %s: %w", path, err)
+	}
+	var f *TokenFile
+	err := withFileLock(path, func() error {
+		var err error
+		f, err = LoadTokenFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			f, err = &TokenFile{path: path, byHash: map[[sha256.Size]byte]*UserInfo{}}, nil
+		}
+		if err != nil {
+			return err
+		}
+		added := false
+		for _, u := range users {
+			if _, ok := f.Token(u); ok {
+				continue
+			}
+			if err := f.addLocked(u, DefaultGroups(u)); err != nil {
+				return err
+			}
+			added = true
+		}
+		if _, statErr := os.Stat(path); added || statErr != nil {
+			return f.save()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	warnIfReadable(path)
+	return f, nil
+}
+
+// AddUser adds user with groups to the token file at path (creating it if
+// needed) and returns its token. If the user already has a token, that
+// token is returned and the file is left unchanged. A running API server
+// sees the new user after it calls Reload on its TokenFile.
+func AddUser(path, user string, groups []string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("auth: create dir for token file %s: %w", path, err)
+	}
+	var token string
+	err := withFileLock(path, func() error {
+		f, err := LoadTokenFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			f, err = &TokenFile{path: path, byHash: map[[sha256.Size]byte]*UserInfo{}}, nil
+		}
+		if err != nil {
+			return err
+		}
+		if t, ok := f.Token(user); ok {
+			token = t
+			return nil
+		}
+		if err := f.addLocked(user, groups); err != nil {
+			return err
+		}
+		token, _ = f.Token(user)
+		return f.save()
+	})
+	return token, err
+}
+
+// LoadTokenFile parses the token file at path. A missing file returns an
+// error wrapping os.ErrNotExist.
+func LoadTokenFile(path string) (*TokenFile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("auth: read token file %s: %w", path, err)
+	}
+	entries, err := parseTokens(path, data)
+	if err != nil {
+		return nil, err
+	}
+	f := &TokenFile{path: path}
+	f.setEntries(entries)
+	return f, nil
+}
+
+// Path returns the file the tokens were read from.
+func (f *TokenFile) Path() string { return f.path }
+
+// Reload re-reads the file, e.g. after AddUser from another process. On
+// error the previous tokens stay in effect.
+func (f *TokenFile) Reload() error {
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		return fmt.Errorf("auth: reload token file %s: %w", f.path, err)
+	}
+	entries, err := parseTokens(f.path, data)
+	if err != nil {
+		return err
+	}
+	f.setEntries(entries)
+	return nil
+}
+
+// Entries returns a copy of all lines, in file order.
+func (f *TokenFile) Entries() []TokenEntry {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]TokenEntry, len(f.entries))
+	for i, e := range f.entries {
+		out[i] = TokenEntry{Token: e.Token, User: UserInfo{Name: e.User.Name, UID: e.User.UID, Groups: slices.Clone(e.User.Groups)}}
+	}
+	return out
+}
+
+// Token returns the first token of user, for writing kubeconfigs.
+func (f *TokenFile) Token(user string) (string, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for _, e := range f.entries {
+		if e.User.Name == user {
+			return e.Token, true
+		}
+	}
+	return "", false
+}
+
+// AuthenticateToken returns the user owning token.
+func (f *TokenFile) AuthenticateToken(token string) (*UserInfo, bool) {
+	if token == "" {
+		return nil, false
+	}
+	h := sha256.Sum256([]byte(token))
+	f.mu.RLock()
+	u, ok := f.byHash[h]
+	f.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	// A copy, so handlers cannot mutate the table.
+	return &UserInfo{Name: u.Name, UID: u.UID, Groups: slices.Clone(u.Groups)}, true
+}
+
+// AuthenticateRequest implements Authenticator using the bearer token of r.
+// A request without a bearer token is (nil, false, nil); a request with an
+// unknown token is (nil, false, ErrInvalidToken) so the caller can tell
+// "no credentials" from "bad credentials".
+func (f *TokenFile) AuthenticateRequest(r *http.Request) (*UserInfo, bool, error) {
+	token, ok := BearerToken(r)
+	if !ok {
+		return nil, false, nil
+	}
+	u, ok := f.AuthenticateToken(token)
+	if !ok {
+		return nil, false, ErrInvalidToken
+	}
+	return u, true, nil
+}
+
+func (f *TokenFile) setEntries(entries []TokenEntry) {
+	m := make(map[[sha256.Size]byte]*UserInfo, len(entries))
+	for i := range entries {
+		// Later lines win on a duplicate token, as in Kubernetes.
+		m[sha256.Sum256([]byte(entries[i].Token))] = &entries[i].User
+	}
+	f.mu.Lock()
+	f.entries, f.byHash = entries, m
+	f.mu.Unlock()
+}
+
+// addLocked appends a fresh token for user. The caller holds the file lock.
+func (f *TokenFile) addLocked(user string, groups []string) error {
+	if err := validateName("user", user); err != nil {
+		return fmt.Errorf("auth: token file %s: %w", f.path, err)
+	}
+	for _, g := range groups {
+		if err := validateName("group", g); err != nil {
+			return fmt.Errorf("auth: token file %s: user %q: %w", f.path, user, err)
+		}
+		if strings.Contains(g, ",") {
+			return fmt.Errorf("auth: token file %s: user %q: group %q must not contain a comma", f.path, user, g)
+		}
+	}
+	token, err := NewToken()
+	if err != nil {
+		return err
+	}
+	f.mu.RLock()
+	entries := append(slices.Clone(f.entries), TokenEntry{Token: token, User: UserInfo{Name: user, UID: user, Groups: slices.Clone(groups)}})
+	f.mu.RUnlock()
+	f.setEntries(entries)
+	return nil
+}
+
+func validateName(what, s string) error {
+	if strings.TrimSpace(s) == "" {
+		return fmt.Errorf("%s name must not be empty", what)
+	}
+	if strings.ContainsAny(s, "\r\n\"") {
+		return fmt.Errorf("%s name %q must not contain quotes or line breaks", what, s)
+	}
+	return nil
+}
+
+// NewToken returns 32 random bytes, hex encoded.
+func NewToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("auth: generate token: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func parseTokens(path string, data []byte) ([]TokenEntry, error) {
+	r := csv.NewReader(bytes.NewReader(data))
+	r.FieldsPerRecord = -1
+	r.TrimLeadingSpace = true
+	var out []TokenEntry
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("auth: token file %s: %w", path, err)
+		}
+		line, _ := r.FieldPos(0)
+		if len(rec) < 3 {
+			return nil, fmt.Errorf("auth: token file %s line %d: want token,user,uid[,groups], got %d columns", path, line, len(rec))
+		}
+		if rec[0] == "" {
+			return nil, fmt.Errorf("auth: token file %s line %d: empty token", path, line)
+		}
+		if rec[1] == "" {
+			return nil, fmt.Errorf("auth: token file %s line %d: empty user name", path, line)
+		}
+		e := TokenEntry{Token: rec[0], User: UserInfo{Name: rec[1], UID: rec[2]}}
+		if len(rec) >= 4 {
+			for _, g := range strings.Split(rec[3], ",") {
+				if g = strings.TrimSpace(g); g != "" {
+					e.User.Groups = append(e.User.Groups, g)
+				}
+			}
+		}
+		out = append(out, e)
+	}
+}
+
+// save writes the file atomically with mode 0600.
+func (f *TokenFile) save() error {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	f.mu.RLock()
+	for _, e := range f.entries {
+		rec := []string{e.Token, e.User.Name, e.User.UID}
+		if len(e.User.Groups) > 0 {
+			rec = append(rec, strings.Join(e.User.Groups, ","))
+		}
+		if err := w.Write(rec); err != nil {
+			f.mu.RUnlock()
+			return fmt.Errorf("auth: encode token file %s: %w", f.path, err)
+		}
+	}
+	f.mu.RUnlock()
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return fmt.Errorf("auth: encode token file %s: %w", f.path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(f.path), "."+filepath.Base(f.path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("auth: write token file %s: %w", f.path, err)
+	}
+	defer os.Remove(tmp.Name())
+	err = tmp.Chmod(0o600)
+	if err == nil {
+		_, err = tmp.Write(buf.Bytes())
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), f.path)
+	}
+	if err != nil {
+		return fmt.Errorf("auth: write token file %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// withFileLock serialises writers of the token file across processes (an
+// API server starting while `minik8s agent` adds a node user), so neither
+// loses the other's additions. The lock lives in a sibling file because the
+// token file itself is replaced by rename.
+func withFileLock(path string, fn func() error) error {
+	lf, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("auth: lock token file %s: %w", path, err)
+	}
+	defer lf.Close()
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("auth: lock token file %s: %w", path, err)
+	}
+	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+	return fn()
+}
+
+func warnIfReadable(path string) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		slog.Warn("token file is readable by other users; tokens are credentials",
+			"component", "apiserver", "file", path, "mode", fi.Mode().Perm().String())
+	}
+}
