@@ -1,9 +1,12 @@
 package scheme
 
-import "k8s.io/apimachinery/pkg/runtime"
+import (
+	"github.com/minik8s/minik8s/api/defaults"
+	"k8s.io/apimachinery/pkg/runtime"
+)
 
-// addDefaultingFuncs registers per-type defaulters so Scheme.Default(obj)
-// applies them. Filled in with api/defaults.
+// addDefaultingFuncs registers per-type defaulters so Scheme.Default(obj),
+// and every decoder from Codecs.UniversalDecoder, applies api/defaults.
 func addDefaultingFuncs(s *runtime.Scheme) error {
-	return nil
+	return defaults.RegisterDefaults(s)
 }
