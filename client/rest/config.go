@@ -23,6 +23,9 @@ type Config struct {
 	CAData []byte
 	// CertData and KeyData are an optional PEM client certificate and key.
 	CertData, KeyData []byte
+	// TLSServerName overrides the name checked against the server's
+	// certificate (when dialing by IP, say).
+	TLSServerName string
 	// Insecure skips server certificate verification. Only for labs.
 	Insecure bool
 	// UserAgent identifies the component in server logs; empty means
@@ -76,7 +79,11 @@ func (c *Config) baseURL() (*url.URL, error) {
 // TLSConfig builds the client TLS configuration from CAData, CertData,
 // KeyData and Insecure.
 func (c *Config) TLSConfig() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.Insecure} //nolint:gosec // opt-in for labs
+	tc := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         c.TLSServerName,
+		InsecureSkipVerify: c.Insecure, //nolint:gosec // opt-in for labs
+	}
 	if len(c.CAData) > 0 {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(c.CAData) {
