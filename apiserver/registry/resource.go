@@ -33,6 +33,8 @@ type Resource struct {
 	Scale *ScaleAccess
 	// Encrypt stores the object encrypted at rest.
 	Encrypt bool
+	// CreateOnly resources (bindings) only accept POST.
+	CreateOnly bool
 
 	Strategy Strategy
 	// Binder is set for pods (the binding subresource).

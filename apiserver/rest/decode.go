@@ -41,8 +41,7 @@ func readBody(r *http.Request) ([]byte, error) {
 		}
 		return j, nil
 	case "application/vnd.kubernetes.protobuf":
-		return nil, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "", schema.GroupResource{}, "",
-			"the server only accepts JSON and YAML (application/json, application/yaml)", 0, false)
+		return protobufToJSON(data)
 	}
 	return data, nil
 }

@@ -94,3 +94,6 @@ func setTypeMeta(s *runtime.Scheme, obj runtime.Object) {
 		obj.GetObjectKind().SetGroupVersionKind(gvks[0])
 	}
 }
+
+// WriteJSON writes v as a 200 JSON response (discovery documents).
+func WriteJSON(w http.ResponseWriter, v any) { writeJSON(w, http.StatusOK, v) }

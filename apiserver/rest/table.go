@@ -89,4 +89,3 @@ func metaCopy(m metav1.Object) *metav1.ObjectMeta {
 		Labels: m.GetLabels(), Annotations: m.GetAnnotations(), ResourceVersion: m.GetResourceVersion(),
 		CreationTimestamp: m.GetCreationTimestamp()}
 }
-

@@ -2,9 +2,9 @@ package rest
 
 import (
 	"context"
-	"mime"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -338,4 +338,10 @@ func patchType(r *http.Request) (types.PatchType, error) {
 		fmt.Sprintf("the body of the request was in an unknown format (%q) - accepted media types include: "+
 			"application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json "+
 			"(server-side apply is not supported)", ct), 0, false)
+}
+
+// Create runs the create pipeline for an object built in code (the API
+// server's own bootstrap objects), exactly as for a POST.
+func (a *API) Create(ctx context.Context, res *registry.Resource, obj runtime.Object) (runtime.Object, error) {
+	return a.createOne(ctx, res, obj, false)
 }

@@ -1,0 +1,253 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	corev1 "github.com/minik8s/minik8s/api/core/v1"
+	"github.com/minik8s/minik8s/apiserver/allocator"
+	"github.com/minik8s/minik8s/apiserver/rest"
+	"github.com/minik8s/minik8s/apiserver/storage"
+)
+
+// firstServiceIP is the first usable address of the service range; the
+// kubernetes Service always gets it.
+func firstServiceIP(cidr string) (net.IP, error) {
+	a, err := allocator.FirstIP(cidr)
+	if err != nil {
+		return nil, err
+	}
+	return net.IP(a.AsSlice()), nil
+}
+
+// serviceAllocators hands out cluster IPs and node ports to Services as
+// they are written, and takes them back when they are deleted. Both
+// allocators keep their bitmaps in etcd, so several API servers and
+// restarts never hand out a value twice.
+type serviceAllocators struct {
+	ips   *allocator.ClusterIP
+	ports *allocator.NodePort
+}
+
+func (s *Server) installServiceAllocators(ctx context.Context, _ net.IP) error {
+	ips, err := allocator.NewClusterIP(s.client, s.opts.ServiceClusterIPRange)
+	if err != nil {
+		return fmt.Errorf("cluster IP allocator: %w", err)
+	}
+	ports, err := allocator.NewNodePort(s.client, s.opts.NodePortRange)
+	if err != nil {
+		return fmt.Errorf("node port allocator: %w", err)
+	}
+	sa := &serviceAllocators{ips: ips, ports: ports}
+	if err := sa.repair(ctx, s.stores[s.api.Lookup("", "v1", "services")]); err != nil {
+		return err
+	}
+	s.api.Hooks["services"] = rest.Hooks{
+		BeforeCreate: sa.beforeCreate,
+		BeforeUpdate: sa.beforeUpdate,
+		AfterDelete:  sa.afterDelete,
+	}
+	return nil
+}
+
+// repair rebuilds both bitmaps from the Services in etcd, dropping values
+// leaked by a crash between allocation and write.
+func (sa *serviceAllocators) repair(ctx context.Context, store storage.Interface) error {
+	list := &corev1.ServiceList{}
+	if err := store.GetList(ctx, "/registry/services/", storage.ListOptions{}, list); err != nil {
+		return fmt.Errorf("listing services for allocator repair: %w", err)
+	}
+	var ips []netip.Addr
+	var ports []int
+	for _, svc := range list.Items {
+		if ip, err := netip.ParseAddr(svc.Spec.ClusterIP); err == nil {
+			ips = append(ips, ip)
+		}
+		for _, p := range svc.Spec.Ports {
+			if p.NodePort != 0 {
+				ports = append(ports, int(p.NodePort))
+			}
+		}
+	}
+	if _, err := sa.ips.Repair(ctx, ips); err != nil {
+		return fmt.Errorf("repairing cluster IP allocations: %w", err)
+	}
+	if _, err := sa.ports.Repair(ctx, ports); err != nil {
+		return fmt.Errorf("repairing node port allocations: %w", err)
+	}
+	return nil
+}
+
+func needsClusterIP(s *corev1.Service) bool {
+	return s.Spec.Type != corev1.ServiceTypeExternalName && s.Spec.ClusterIP != corev1.ClusterIPNone
+}
+
+func needsNodePorts(s *corev1.Service) bool {
+	return s.Spec.Type == corev1.ServiceTypeNodePort || s.Spec.Type == corev1.ServiceTypeLoadBalancer
+}
+
+// allocationError turns an allocator failure into the 422 a client expects,
+// naming the field.
+func allocationError(svc *corev1.Service, path *field.Path, value any, err error) error {
+	var msg string
+	switch {
+	case errors.Is(err, allocator.ErrAllocated):
+		msg = "provided value is already allocated"
+	case errors.Is(err, allocator.ErrNotInRange), errors.Is(err, allocator.ErrFull):
+		msg = err.Error()
+	default:
+		return err
+	}
+	return apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Service").GroupKind(), svc.Name,
+		field.ErrorList{field.Invalid(path, value, msg)})
+}
+
+// txn collects allocations so a failed write can give them all back.
+type txn struct {
+	sa    *serviceAllocators
+	ips   []netip.Addr
+	ports []int
+}
+
+func (t *txn) undo() {
+	ctx := context.Background()
+	for _, ip := range t.ips {
+		_ = t.sa.ips.Release(ctx, ip)
+	}
+	for _, p := range t.ports {
+		_ = t.sa.ports.Release(ctx, p)
+	}
+}
+
+func (t *txn) clusterIP(ctx context.Context, svc *corev1.Service) error {
+	path := field.NewPath("spec", "clusterIP")
+	if svc.Spec.ClusterIP == "" {
+		ip, err := t.sa.ips.AllocateNext(ctx)
+		if err != nil {
+			return allocationError(svc, path, "", err)
+		}
+		t.ips = append(t.ips, ip)
+		svc.Spec.ClusterIP = ip.String()
+	} else {
+		ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
+		if err != nil {
+			return allocationError(svc, path, svc.Spec.ClusterIP, &allocator.Error{Err: allocator.ErrNotInRange,
+				What: "cluster IP", Value: svc.Spec.ClusterIP, Range: t.sa.ips.CIDR().String()})
+		}
+		if err := t.sa.ips.Allocate(ctx, ip); err != nil {
+			return allocationError(svc, path, svc.Spec.ClusterIP, err)
+		}
+		t.ips = append(t.ips, ip)
+	}
+	svc.Spec.ClusterIPs = []string{svc.Spec.ClusterIP}
+	return nil
+}
+
+// nodePorts allocates every port's nodePort that is not in keep (values
+// the Service already owns).
+func (t *txn) nodePorts(ctx context.Context, svc *corev1.Service, keep map[int32]bool) error {
+	for i := range svc.Spec.Ports {
+		p := &svc.Spec.Ports[i]
+		path := field.NewPath("spec", "ports").Index(i).Child("nodePort")
+		switch {
+		case p.NodePort == 0:
+			n, err := t.sa.ports.AllocateNext(ctx)
+			if err != nil {
+				return allocationError(svc, path, 0, err)
+			}
+			t.ports = append(t.ports, n)
+			p.NodePort = int32(n)
+		case keep[p.NodePort]:
+		default:
+			if err := t.sa.ports.Allocate(ctx, int(p.NodePort)); err != nil {
+				return allocationError(svc, path, p.NodePort, err)
+			}
+			t.ports = append(t.ports, int(p.NodePort))
+		}
+	}
+	return nil
+}
+
+func (sa *serviceAllocators) beforeCreate(ctx context.Context, obj runtime.Object) (func(), error) {
+	svc := obj.(*corev1.Service)
+	t := &txn{sa: sa}
+	if needsClusterIP(svc) {
+		if err := t.clusterIP(ctx, svc); err != nil {
+			return nil, err
+		}
+	}
+	if needsNodePorts(svc) {
+		if err := t.nodePorts(ctx, svc, nil); err != nil {
+			t.undo()
+			return nil, err
+		}
+	}
+	return t.undo, nil
+}
+
+func (sa *serviceAllocators) beforeUpdate(ctx context.Context, newObj, oldObj runtime.Object) (func(bool), error) {
+	svc, old := newObj.(*corev1.Service), oldObj.(*corev1.Service)
+	t := &txn{sa: sa}
+	// A Service that gains a cluster IP (ExternalName -> ClusterIP).
+	if needsClusterIP(svc) && (old.Spec.ClusterIP == "" || old.Spec.ClusterIP == corev1.ClusterIPNone) && svc.Spec.ClusterIP == "" {
+		if err := t.clusterIP(ctx, svc); err != nil {
+			return nil, err
+		}
+	}
+	owned := map[int32]bool{}
+	for _, p := range old.Spec.Ports {
+		if p.NodePort != 0 {
+			owned[p.NodePort] = true
+		}
+	}
+	if needsNodePorts(svc) {
+		if err := t.nodePorts(ctx, svc, owned); err != nil {
+			t.undo()
+			return nil, err
+		}
+	} else {
+		for i := range svc.Spec.Ports {
+			svc.Spec.Ports[i].NodePort = 0
+		}
+	}
+	return func(stored bool) {
+		if !stored {
+			t.undo()
+			return
+		}
+		// Give back what the Service no longer uses.
+		still := map[int32]bool{}
+		for _, p := range svc.Spec.Ports {
+			still[p.NodePort] = true
+		}
+		for p := range owned {
+			if !still[p] {
+				_ = sa.ports.Release(context.Background(), int(p))
+			}
+		}
+		if old.Spec.ClusterIP != svc.Spec.ClusterIP {
+			if ip, err := netip.ParseAddr(old.Spec.ClusterIP); err == nil {
+				_ = sa.ips.Release(context.Background(), ip)
+			}
+		}
+	}, nil
+}
+
+func (sa *serviceAllocators) afterDelete(ctx context.Context, obj runtime.Object) {
+	svc := obj.(*corev1.Service)
+	if ip, err := netip.ParseAddr(svc.Spec.ClusterIP); err == nil {
+		_ = sa.ips.Release(ctx, ip)
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.NodePort != 0 {
+			_ = sa.ports.Release(ctx, int(p.NodePort))
+		}
+	}
+}
