@@ -114,6 +114,16 @@ func (serviceStrategy) PrepareForUpdate(newObj, oldObj runtime.Object) {
 	if svc.Spec.ClusterIP == "" && len(svc.Spec.ClusterIPs) == 0 {
 		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = old.Spec.ClusterIP, old.Spec.ClusterIPs
 	}
+	// Fields that only make sense for some types go when the type changes
+	// away from them, as Kubernetes does, instead of failing validation.
+	if svc.Spec.Type != corev1.ServiceTypeNodePort && svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		for i := range svc.Spec.Ports {
+			svc.Spec.Ports[i].NodePort = 0
+		}
+		if old.Spec.Type == corev1.ServiceTypeNodePort || old.Spec.Type == corev1.ServiceTypeLoadBalancer {
+			svc.Spec.ExternalTrafficPolicy = ""
+		}
+	}
 	if svc.Spec.Type == old.Spec.Type {
 		for i := range svc.Spec.Ports {
 			p := &svc.Spec.Ports[i]

@@ -130,7 +130,11 @@ func (r *Resource) ValidateCreate(obj runtime.Object) field.ErrorList {
 	return r.Strategy.Validate(obj)
 }
 
-// ValidateUpdate runs the kind's update validation.
-func (r *Resource) ValidateUpdate(newObj, oldObj runtime.Object) field.ErrorList {
+// ValidateUpdate runs the kind's update validation; status is true for
+// writes through the /status subresource.
+func (r *Resource) ValidateUpdate(newObj, oldObj runtime.Object, status bool) field.ErrorList {
+	if status {
+		return r.Strategy.ValidateStatusUpdate(newObj, oldObj)
+	}
 	return r.Strategy.ValidateUpdate(newObj, oldObj)
 }

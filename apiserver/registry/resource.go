@@ -115,6 +115,9 @@ type Strategy interface {
 	PrepareForUpdate(newObj, oldObj runtime.Object)
 	Validate(obj runtime.Object) field.ErrorList
 	ValidateUpdate(newObj, oldObj runtime.Object) field.ErrorList
+	// ValidateStatusUpdate checks a /status write (e.g. a finished pod
+	// never changes phase again).
+	ValidateStatusUpdate(newObj, oldObj runtime.Object) field.ErrorList
 }
 
 // ScaleAccess reads and writes the replica count behind /scale.

@@ -19,6 +19,9 @@ func (baseStrategy) Validate(obj runtime.Object) field.ErrorList {
 func (baseStrategy) ValidateUpdate(newObj, oldObj runtime.Object) field.ErrorList {
 	return validation.ValidateUpdate(newObj, oldObj)
 }
+func (baseStrategy) ValidateStatusUpdate(newObj, oldObj runtime.Object) field.ErrorList {
+	return validation.ValidateStatusUpdate(newObj, oldObj)
+}
 
 // statusResetStrategy clears status on create: status is written by
 // controllers through /status, never by the creator.

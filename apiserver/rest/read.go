@@ -104,10 +104,33 @@ func (a *API) watch(w http.ResponseWriter, r *http.Request, res *registry.Resour
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
+	bookmarks := q.Get("allowWatchBookmarks") == "true" || q.Get("allowWatchBookmarks") == "1"
+	rv := q.Get("resourceVersion")
+
+	// sendInitialEvents=true is the "watch list" protocol newer clients use
+	// instead of LIST then WATCH: the current objects arrive as ADDED
+	// events, then a BOOKMARK annotated k8s.io/initial-events-end marks
+	// where the snapshot ends and live changes begin.
+	var initial []runtime.Object
+	var initialRV string
+	if q.Get("sendInitialEvents") == "true" {
+		if !bookmarks || q.Get("resourceVersionMatch") != "NotOlderThan" {
+			return apierrors.NewBadRequest("sendInitialEvents=true requires allowWatchBookmarks=true and resourceVersionMatch=NotOlderThan")
+		}
+		list := res.NewList()
+		if err := a.Storage(res).GetList(ctx, res.NamespacePrefix(ri.Namespace),
+			storage.ListOptions{Predicate: pred, ResourceVersion: rv}, list); err != nil {
+			return err
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return err
+		}
+		lm, _ := meta.ListAccessor(list)
+		initial, initialRV, rv = items, lm.GetResourceVersion(), lm.GetResourceVersion()
+	}
 	wi, err := a.Storage(res).Watch(ctx, res.NamespacePrefix(ri.Namespace), storage.WatchOptions{
-		Predicate:       pred,
-		ResourceVersion: q.Get("resourceVersion"),
-		AllowBookmarks:  q.Get("allowWatchBookmarks") == "true" || q.Get("allowWatchBookmarks") == "1",
+		Predicate: pred, ResourceVersion: rv, AllowBookmarks: bookmarks,
 	})
 	if err != nil {
 		return err
@@ -121,6 +144,32 @@ func (a *API) watch(w http.ResponseWriter, r *http.Request, res *registry.Resour
 	flush(w)
 	enc := json.NewEncoder(w)
 	first := true
+	send := func(typ watch.EventType, obj runtime.Object) error {
+		if typ == watch.Error {
+			setStatusKind(obj)
+		} else if asTable && typ != watch.Bookmark {
+			obj = a.toTable(res, r, []runtime.Object{obj}, first)
+			first = false
+		} else {
+			setTypeMeta(a.Scheme, obj)
+		}
+		return enc.Encode(&metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Object: obj}})
+	}
+	if initialRV != "" {
+		for _, obj := range initial {
+			if err := send(watch.Added, obj); err != nil {
+				return nil
+			}
+		}
+		mark := res.New()
+		m, _ := meta.Accessor(mark)
+		m.SetResourceVersion(initialRV)
+		m.SetAnnotations(map[string]string{metav1.InitialEventsAnnotationKey: "true"})
+		if err := send(watch.Bookmark, mark); err != nil {
+			return nil
+		}
+		flush(w)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -129,16 +178,7 @@ func (a *API) watch(w http.ResponseWriter, r *http.Request, res *registry.Resour
 			if !ok {
 				return nil
 			}
-			obj := ev.Object
-			if ev.Type == watch.Error {
-				setStatusKind(obj)
-			} else if asTable && ev.Type != watch.Bookmark {
-				obj = a.toTable(res, r, []runtime.Object{obj}, first)
-				first = false
-			} else {
-				setTypeMeta(a.Scheme, obj)
-			}
-			if err := enc.Encode(&metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Object: obj}}); err != nil {
+			if err := send(ev.Type, ev.Object); err != nil {
 				return nil // client went away
 			}
 			if len(wi.ResultChan()) == 0 {

@@ -197,6 +197,9 @@ func (a *API) updateWith(r *http.Request, res *registry.Resource, ri requestInfo
 			return nil, apierrors.NewConflict(res.GroupResource(), ri.Name,
 				errors.New("the object has been modified; please apply your changes to the latest version and try again"))
 		}
+		// No resourceVersion means an unconditional update: it applies to
+		// whatever is stored now.
+		dm.SetResourceVersion(cm.GetResourceVersion())
 		switch ri.Subresource {
 		case "status":
 			desired = res.StatusUpdate(desired, current)
@@ -212,8 +215,10 @@ func (a *API) updateWith(r *http.Request, res *registry.Resource, ri requestInfo
 				return nil, err
 			}
 		}
-		if errs := res.ValidateUpdate(desired, current); ri.Subresource != "binding" && len(errs) > 0 {
-			return nil, apierrors.NewInvalid(res.GroupKind(), ri.Name, errs)
+		if ri.Subresource != "binding" {
+			if errs := res.ValidateUpdate(desired, current, ri.Subresource == "status"); len(errs) > 0 {
+				return nil, apierrors.NewInvalid(res.GroupKind(), ri.Name, errs)
+			}
 		}
 		if dryRun {
 			return nil, errDryRun{desired}
