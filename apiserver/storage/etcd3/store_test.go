@@ -19,3 +19,7 @@ func newStore(t *testing.T, opts ...etcd3.Option) (storage.Interface, *clientv3.
 func TestConformance(t *testing.T) {
 	storagetest.RunConformance(t, func(t *testing.T) (storage.Interface, *clientv3.Client) { return newStore(t) })
 }
+
+func TestWatchCompacted(t *testing.T) {
+	storagetest.CheckWatchCompacted(t, func(t *testing.T) (storage.Interface, *clientv3.Client) { return newStore(t) })
+}
