@@ -325,8 +325,11 @@ func nameOf(obj runtime.Object) string {
 	return m.GetName()
 }
 
+// unprocessable is a 422 Invalid naming the patch and why it did not apply
+// (as a cause, so kubectl prints it; a bare generic response loses it).
 func unprocessable(res *registry.Resource, name, msg string) error {
-	return apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "patch", res.GroupResource(), name, msg, 0, false)
+	return apierrors.NewInvalid(res.GroupKind(), name, field.ErrorList{
+		field.Invalid(field.NewPath("patch"), field.OmitValueType{}, msg)})
 }
 
 // patchType maps the Content-Type to a patch flavour. Server-side apply
