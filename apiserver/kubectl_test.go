@@ -184,8 +184,8 @@ func TestStockKubectl(t *testing.T) {
 		// A failing test operation rejects the whole patch.
 		out := k.fail(t, "patch", "deploy", "web", "--type=json", "-p",
 			`[{"op":"replace","path":"/spec/minReadySeconds","value":9},{"op":"test","path":"/spec/replicas","value":99}]`)
-		if !strings.Contains(out, "is invalid") {
-			t.Errorf("failed json patch output %q, want an Invalid error", out)
+		if !strings.Contains(out, `The Deployment "web" is invalid: patch: Invalid value`) || !strings.Contains(out, "/spec/replicas") {
+			t.Errorf("failed json patch output %q, want an Invalid error naming the patch and the failed test", out)
 		}
 		if d := getDeployment(t, k, "web"); d.Spec.MinReadySeconds != 3 {
 			t.Errorf("a rejected json patch changed minReadySeconds to %d", d.Spec.MinReadySeconds)
