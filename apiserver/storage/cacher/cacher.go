@@ -443,6 +443,7 @@ func (c *Cacher) GetList(ctx context.Context, prefix string, opts storage.ListOp
 		return err
 	}
 	match := keyMatcher(prefix)
+	pred := withAttrs(opts.Predicate)
 	type kv struct {
 		key string
 		obj runtime.Object
@@ -459,7 +460,7 @@ func (c *Cacher) GetList(ctx context.Context, prefix string, opts storage.ListOp
 	slices.SortFunc(found, func(a, b kv) int { return strings.Compare(a.key, b.key) })
 	items := make([]runtime.Object, 0, len(found))
 	for _, f := range found {
-		if ok, err := opts.Predicate.Matches(f.obj); err != nil || !ok {
+		if ok, err := pred.Matches(f.obj); err != nil || !ok {
 			continue
 		}
 		items = append(items, f.obj.DeepCopyObject())
@@ -492,12 +493,18 @@ func (c *Cacher) Watch(ctx context.Context, prefix string, opts storage.WatchOpt
 		}
 		fromRev = n
 	}
-	if err := c.WaitReady(ctx); err != nil {
-		return nil, err
-	}
 	checkedFresh := false
 	for {
+		if err := c.WaitReady(ctx); err != nil {
+			return nil, err
+		}
 		c.mu.Lock()
+		if !c.ready {
+			// Relisting started since WaitReady: registering now would
+			// hand out state the relist is about to replace.
+			c.mu.Unlock()
+			continue
+		}
 		if fromRev >= 0 && fromRev < c.oldest {
 			c.mu.Unlock()
 			return c.watchUnderlying(ctx, prefix, opts)
@@ -528,7 +535,7 @@ func (c *Cacher) newWatcher(ctx context.Context, prefix string, opts storage.Wat
 		c:         c,
 		id:        c.nextID,
 		match:     keyMatcher(prefix),
-		pred:      opts.Predicate,
+		pred:      withAttrs(opts.Predicate),
 		bookmarks: opts.AllowBookmarks,
 		input:     make(chan delivery, c.cfg.WatcherBufferSize),
 		result:    make(chan watch.Event),

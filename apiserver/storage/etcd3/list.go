@@ -106,7 +106,7 @@ func (s *store) GetList(ctx context.Context, prefix string, opts storage.ListOpt
 		}
 	}
 
-	pred := opts.Predicate
+	pred := withAttrs(opts.Predicate)
 	limit := opts.Limit
 	batch := limit
 	if !pred.Empty() && batch > 0 && batch < 100 {

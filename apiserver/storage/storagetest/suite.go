@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -43,6 +44,7 @@ func RunConformance(t *testing.T, f Factory, skip ...string) {
 		{"ListPagingPredicate", testListPagingPredicate},
 		{"ListContinueCompacted", testListContinueCompacted},
 		{"ListResourceVersion", testListResourceVersion},
+		{"LabelSelectorWithoutAttrs", testLabelSelectorWithoutAttrs},
 		{"WatchFromRV", testWatchFromRV},
 		{"WatchInitialEvents", testWatchInitialEvents},
 		{"WatchPredicateTransitions", testWatchPredicateTransitions},
@@ -722,4 +724,45 @@ func testWatchExactKeyAndNamespace(t *testing.T, f Factory) {
 	ExpectEvent(t, wNS, watch.Added, "a", 2, 0)
 	ExpectQuiet(t, wKey)
 	ExpectQuiet(t, wNS)
+}
+
+// A label selector works even when the caller gave no GetAttrs, both for
+// lists and for watches.
+func testLabelSelectorWithoutAttrs(t *testing.T, f Factory) {
+	s, _ := f(t)
+	ctx := Ctx(t)
+	start := fmt.Sprint(MustRevision(t, s))
+	sel, err := labels.Parse("app=web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pred := storage.Predicate{Label: sel}
+	w, err := s.Watch(ctx, Prefix, storage.WatchOptions{ResourceVersion: start, Predicate: pred})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	for i, app := range []string{"web", "db", "web"} {
+		o := New("ns1", fmt.Sprintf("w%d", i), "red", i)
+		o.Labels = map[string]string{"app": app}
+		MustCreate(t, s, o)
+	}
+	ExpectEvent(t, w, watch.Added, "w0", 0, 0)
+	ExpectEvent(t, w, watch.Added, "w2", 2, 0)
+	ExpectQuiet(t, w)
+	for _, rv := range []string{"", "0"} {
+		deadline := time.Now().Add(eventWait)
+		for {
+			l := MustList(t, s, Prefix, storage.ListOptions{Predicate: pred, ResourceVersion: rv})
+			if fmt.Sprint(names(l)) == "[w0 w2]" {
+				break
+			}
+			// resourceVersion "0" may be served by a cache that is a
+			// moment behind.
+			if rv == "" || time.Now().After(deadline) {
+				t.Fatalf("list rv=%q with app=web: %v", rv, names(l))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
