@@ -161,7 +161,7 @@ func (f *Factory) Endpoints() Typed[*corev1.Endpoints] {
 	return For[*corev1.Endpoints, *corev1.EndpointsList](f, typed.EndpointsResource)
 }
 
-// ConfigMaps is the shared configMaps informer.
+// ConfigMaps is the shared configmaps informer.
 func (f *Factory) ConfigMaps() Typed[*corev1.ConfigMap] {
 	return For[*corev1.ConfigMap, *corev1.ConfigMapList](f, typed.ConfigMapsResource)
 }
@@ -176,7 +176,7 @@ func (f *Factory) Events() Typed[*corev1.Event] {
 	return For[*corev1.Event, *corev1.EventList](f, typed.EventsResource)
 }
 
-// ReplicaSets is the shared replicaSets informer.
+// ReplicaSets is the shared replicasets informer.
 func (f *Factory) ReplicaSets() Typed[*appsv1.ReplicaSet] {
 	return For[*appsv1.ReplicaSet, *appsv1.ReplicaSetList](f, typed.ReplicaSetsResource)
 }

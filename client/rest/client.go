@@ -122,10 +122,12 @@ func (c *Client) Decode(data []byte, into runtime.Object) (runtime.Object, error
 	return obj, err
 }
 
-// encode serializes obj as JSON with apiVersion/kind for gv.
+// encode serializes obj as JSON with apiVersion/kind for gv. The encoder
+// stamps apiVersion/kind on the object it is given, so it gets a copy: the
+// caller's object may be shared (an informer's cache) and read concurrently.
 func (c *Client) encode(obj runtime.Object, gv schema.GroupVersion) ([]byte, error) {
 	enc := runtime.WithVersionEncoder{Version: gv, Encoder: c.serializer, ObjectTyper: c.scheme}
-	return runtime.Encode(enc, obj)
+	return runtime.Encode(enc, obj.DeepCopyObject())
 }
 
 func sleepContext(ctx context.Context, d time.Duration) error {
