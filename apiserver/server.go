@@ -23,6 +23,7 @@ import (
 	"github.com/minik8s/minik8s/apiserver/registry"
 	"github.com/minik8s/minik8s/apiserver/rest"
 	"github.com/minik8s/minik8s/apiserver/storage"
+	"github.com/minik8s/minik8s/apiserver/storage/cacher"
 	"github.com/minik8s/minik8s/apiserver/storage/etcd3"
 	"github.com/minik8s/minik8s/client/kubeconfig"
 )
@@ -118,6 +119,16 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Server, err er
 		}
 		var st storage.Interface = etcd3.New(s.client, codec, r.New, r.NewList, r.Prefix(), tr)
 		st = &instrumentedStore{Interface: st, m: s.metrics, resource: r.Resource}
+		if !r.CreateOnly {
+			// One etcd watch per resource, fanned out to every HTTP watcher;
+			// it also serves resourceVersion=0 lists from memory.
+			c, err := cacher.New(runCtx, st, cacher.Config{Prefix: r.Prefix(), NewFunc: r.New, NewListFunc: r.NewList,
+				EventBufferSize: opts.WatchCacheSize})
+			if err != nil {
+				return nil, fmt.Errorf("watch cache for %s: %w", r.Resource, err)
+			}
+			st = c
+		}
 		s.stores[r] = st
 	}
 	s.api = &rest.API{

@@ -36,6 +36,9 @@ func toStatusError(res *registry.Resource, name string, err error) *apierrors.St
 			return apierrors.NewAlreadyExists(gr, name)
 		case storage.ErrCodeResourceVersionConflict, storage.ErrCodePrecondition:
 			return apierrors.NewConflict(gr, name, errors.New(conflictMsg(ste)))
+		case storage.ErrCodeInvalidObj:
+			// Bad continue tokens and resourceVersions the client sent.
+			return apierrors.NewBadRequest(ste.Error())
 		case storage.ErrCodeExpired:
 			return apierrors.NewResourceExpired(ste.Msg)
 		case storage.ErrCodeTooLargeResourceVersion:
