@@ -328,4 +328,3 @@ func checkTypeMeta(m map[string]any) error {
 	}
 	return nil
 }
-
