@@ -75,7 +75,10 @@ func (n *namespaceLifecycle) Admit(ctx context.Context, namespace string) error 
 	n.mu.RLock()
 	phase, ok := n.phases[namespace]
 	n.mu.RUnlock()
-	if !ok {
+	// The map follows a watch and may lag: a namespace deleted and created
+	// again can still show as Terminating here. Refusals are rare, so
+	// confirm them (and unknown names) with a read from etcd.
+	if !ok || phase == corev1.NamespaceTerminating {
 		ns := &corev1.Namespace{}
 		if err := n.store.Get(ctx, "/registry/namespaces/"+namespace, ns); err != nil {
 			if storage.IsNotFound(err) {
