@@ -187,3 +187,5 @@ func itNamespace(t testing.TB, cs kubernetes.Interface, name string) {
 }
 
 func itPtr[T any](v T) *T { return &v }
+
+func clientPrefix() []clientv3.OpOption { return []clientv3.OpOption{clientv3.WithPrefix()} }
