@@ -5,11 +5,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/minik8s/minik8s/apiserver/openapi"
 	"github.com/minik8s/minik8s/apiserver/registry"
 	"github.com/minik8s/minik8s/apiserver/rest"
 )
@@ -19,9 +21,11 @@ import (
 // x-kubernetes-group-version-kind on each operation and the fieldValidation
 // query parameter on writes. That is what kubectl reads to decide that the
 // server validates fields itself (it then sends fieldValidation=Strict and
-// skips client-side schema validation). Object schemas are left open
-// ("type: object"): clients fall back to their compiled-in types for
-// strategic merge patches, which match ours field for field.
+// skips client-side schema validation). Object schemas are derived from the
+// Go types (package apiserver/openapi), so `kubectl explain` works. Patch
+// operations do not advertise strategic merge patch bodies: kubectl then
+// computes its apply patches from its compiled-in types, which match ours
+// field for field.
 //
 // /openapi/v2 is not served; kubectl only needs it when v3 is missing.
 
@@ -49,6 +53,7 @@ func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 func (o *openAPI) build(resources []*registry.Resource) {
 	type doc = map[string]any
 	docs := map[string]doc{}
+	builders := map[string]*openapi.Builder{}
 	for _, r := range resources {
 		gvPath := "api/v1"
 		if r.Group != "" {
@@ -57,13 +62,16 @@ func (o *openAPI) build(resources []*registry.Resource) {
 		d, ok := docs[gvPath]
 		if !ok {
 			d = doc{
-				"openapi":    "3.0.0",
-				"info":       doc{"title": "minik8s", "version": Version.GitVersion},
-				"paths":      doc{},
-				"components": doc{"schemas": doc{}},
+				"openapi": "3.0.0",
+				"info":    doc{"title": "minik8s", "version": Version.GitVersion},
+				"paths":   doc{},
 			}
 			docs[gvPath] = d
+			builders[gvPath] = openapi.NewBuilder()
 		}
+		b := builders[gvPath]
+		schemaName := b.AddKind(reflect.TypeOf(r.New()), r.GroupVersion().WithKind(r.Kind))
+		b.AddKind(reflect.TypeOf(r.NewList()), r.GroupVersion().WithKind(r.ListKind))
 		paths := d["paths"].(doc)
 		gvk := doc{"group": r.Group, "version": r.Version, "kind": r.Kind}
 		base := "/" + gvPath
@@ -72,7 +80,7 @@ func (o *openAPI) build(resources []*registry.Resource) {
 		}
 		collection := base + "/" + r.Resource
 		item := collection + "/{name}"
-		ref := doc{"$ref": "#/components/schemas/" + schemaName(r)}
+		ref := doc{"$ref": "#/components/schemas/" + schemaName}
 		body := func(types ...string) doc {
 			c := doc{}
 			for _, t := range types {
@@ -107,10 +115,9 @@ func (o *openAPI) build(resources []*registry.Resource) {
 			"patch":  op("patch", write, body("application/json-patch+json", "application/merge-patch+json")),
 			"delete": op("delete", []doc{queryParam("gracePeriodSeconds"), queryParam("propagationPolicy")}, nil),
 		}
-		d["components"].(doc)["schemas"].(doc)[schemaName(r)] = doc{
-			"type":                            "object",
-			"x-kubernetes-group-version-kind": []doc{gvk},
-		}
+	}
+	for gv, d := range docs {
+		d["components"] = doc{"schemas": builders[gv].Schemas}
 	}
 	o.docs = map[string][]byte{}
 	index := map[string]any{}
@@ -125,14 +132,4 @@ func (o *openAPI) build(resources []*registry.Resource) {
 
 func queryParam(name string) map[string]any {
 	return map[string]any{"name": name, "in": "query", "schema": map[string]any{"type": "string"}, "uniqueItems": true}
-}
-
-// schemaName follows Kubernetes' naming of definitions (io.k8s.api.apps.v1.Deployment).
-func schemaName(r *registry.Resource) string {
-	g := r.Group
-	if g == "" {
-		g = "core"
-	}
-	g = strings.TrimSuffix(g, ".k8s.io")
-	return "io.k8s.api." + g + "." + r.Version + "." + r.Kind
 }
