@@ -144,13 +144,14 @@ func TestStockKubectl(t *testing.T) {
 
 	step(t, "patch strategic", func(t *testing.T) {
 		// A strategic merge patch merges containers by name and env by name:
-		// GREETING stays, MODE is added, the image is untouched.
+		// GREETING and COLOR stay, MODE is added, the image is untouched.
 		wantLines(t, k.ok(t, "patch", "deploy", "web", "-p",
 			`{"spec":{"template":{"spec":{"containers":[{"name":"web","env":[{"name":"MODE","value":"patched"}]}]}}}}`),
 			"deployment.apps/web patched")
 		d := getDeployment(t, k, "web")
 		c := d.Spec.Template.Spec.Containers
-		if len(c) != 1 || c[0].Image != "minik8s.local/web:v1" || envValue(c[0].Env, "MODE") != "patched" || envValue(c[0].Env, "GREETING") != "hello" {
+		if len(c) != 1 || c[0].Image != "minik8s.local/web:v1" || len(c[0].Env) != 3 || envValue(c[0].Env, "MODE") != "patched" ||
+			envValue(c[0].Env, "GREETING") != "hello" || envValue(c[0].Env, "COLOR") != "blue" {
 			t.Errorf("after strategic patch containers = %+v", c)
 		}
 		if d.Generation != 3 { // created, scaled, patched
@@ -235,8 +236,8 @@ func TestStockKubectl(t *testing.T) {
 	step(t, "re-apply edited manifest", func(t *testing.T) {
 		// The edit drops the GREETING env var and the tier label and moves
 		// to v2. kubectl's three-way merge removes what left the file, keeps
-		// what others added (the team label, the annotation), and resets
-		// replicas to the file's 3.
+		// what others added (the MODE env var, the team label, the
+		// annotation), and resets replicas to the file's 3.
 		copyFile(t, filepath.Join("testdata", "kubectl", "web-v2.yaml"), manifest)
 		out := k.ok(t, "apply", "-f", manifest)
 		wantLines(t, out, "deployment.apps/web configured", "service/web unchanged")
@@ -245,8 +246,10 @@ func TestStockKubectl(t *testing.T) {
 		if len(c) != 1 || c[0].Image != "minik8s.local/web:v2" {
 			t.Fatalf("containers = %+v", c)
 		}
-		if len(c[0].Env) != 0 {
-			t.Errorf("env removed from the manifest is still there: %+v", c[0].Env)
+		// GREETING left the file: gone. COLOR is still in it: kept. MODE
+		// was added by the strategic patch, never by apply: kept.
+		if len(c[0].Env) != 2 || envValue(c[0].Env, "COLOR") != "blue" || envValue(c[0].Env, "MODE") != "patched" {
+			t.Errorf("env after re-apply = %+v, want MODE (patched) and COLOR (from the file), not GREETING", c[0].Env)
 		}
 		if _, ok := d.Spec.Template.Labels["tier"]; ok {
 			t.Errorf("template label removed from the manifest is still there: %v", d.Spec.Template.Labels)
@@ -257,8 +260,17 @@ func TestStockKubectl(t *testing.T) {
 		if d.Spec.Replicas == nil || *d.Spec.Replicas != 3 {
 			t.Errorf("spec.replicas = %v, want the manifest's 3", d.Spec.Replicas)
 		}
-		// Applying the same file again changes nothing.
-		wantLines(t, k.ok(t, "apply", "-f", manifest), "deployment.apps/web unchanged", "service/web unchanged")
+		// Applying the same file again changes nothing. (kubectl still
+		// sends the deployment a patch of $setElementOrder directives, as
+		// MODE is not in the file, and so says "configured"; the server
+		// must see it is a no-op and not write.)
+		out = k.ok(t, "apply", "-f", manifest)
+		wantLines(t, out, "service/web unchanged")
+		again := getDeployment(t, k, "web")
+		if again.ResourceVersion != d.ResourceVersion || again.Generation != d.Generation {
+			t.Errorf("a no-op re-apply wrote the deployment: resourceVersion %s -> %s, generation %d -> %d",
+				d.ResourceVersion, again.ResourceVersion, d.Generation, again.Generation)
+		}
 	})
 
 	step(t, "create configmap and secret", func(t *testing.T) {
@@ -373,11 +385,18 @@ func TestStockKubectl(t *testing.T) {
 		}
 	})
 
-	step(t, "explain kind", func(t *testing.T) {
-		// kubectl explain resolves the kind through OpenAPI v3. The object
-		// schemas are open, so only the kind level is checked here.
+	step(t, "explain", func(t *testing.T) {
+		// kubectl explain reads the OpenAPI v3 schemas (types and fields;
+		// the schemas carry no descriptions).
 		out := k.ok(t, "explain", "deployments")
 		wantLines(t, out, "GROUP:      apps", "KIND:       Deployment", "VERSION:    v1")
+		wantLines(t, k.ok(t, "explain", "deployment.spec.replicas"), "FIELD: replicas <integer>")
+		wantLines(t, k.ok(t, "explain", "pods.spec.containers.image"), "KIND:       Pod", "FIELD: image <string>")
+		out = k.ok(t, "explain", "svc.spec.ports")
+		wantLines(t, out, "FIELD: ports <[]ServicePort>", "nodePort\t<integer>", "port\t<integer>", "protocol\t<string>")
+		if _, _, err := k.run("explain", "deployment.spec.replica"); err == nil {
+			t.Errorf("explain of a field that does not exist succeeded")
+		}
 	})
 }
 
