@@ -268,6 +268,7 @@ func (t *tableText) write(w io.Writer) error {
 				b.WriteString(strings.Repeat(" ", widths[i]-len([]rune(c))+padding))
 			}
 		}
+		trimLine(&b)
 		b.WriteByte('\n')
 	}
 	_, err := w.Write(b.Bytes())

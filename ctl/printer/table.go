@@ -58,9 +58,15 @@ func PrintTable(out io.Writer, t *metav1.Table, opts TableOptions) error {
 	return NewTableWriter(out, opts).Write(t)
 }
 
-// Write prints t's rows; the header is printed the first time only (and
-// only if t carries column definitions).
+// Write prints t's rows; the header is printed with the first rows only
+// (from the first table carrying column definitions). A table without rows
+// prints nothing.
 func (tw *TableWriter) Write(t *metav1.Table) error {
+	if len(t.Rows) == 0 {
+		// Nothing to show; keep the header for the first real row (a
+		// watch that starts empty).
+		return nil
+	}
 	lines, err := tw.cells(t)
 	if err != nil {
 		return err
@@ -81,6 +87,7 @@ func (tw *TableWriter) Write(t *metav1.Table) error {
 				b.WriteString(strings.Repeat(" ", tw.widths[i]-utf8.RuneCountInString(c)+padding))
 			}
 		}
+		trimLine(&b)
 		b.WriteByte('\n')
 	}
 	_, err = tw.out.Write(b.Bytes())
@@ -245,4 +252,15 @@ func DecodeTable(data []byte) (*metav1.Table, error) {
 		return nil, fmt.Errorf("server answered with %q, not a Table", t.Kind)
 	}
 	return t, nil
+}
+
+// trimLine drops the padding left at the end of a line whose last cells
+// are empty.
+func trimLine(b *bytes.Buffer) {
+	data := b.Bytes()
+	n := len(data)
+	for n > 0 && data[n-1] == ' ' {
+		n--
+	}
+	b.Truncate(n)
 }
