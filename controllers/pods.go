@@ -1,0 +1,52 @@
+package controllers
+
+import (
+	"time"
+
+	corev1 "github.com/minik8s/minik8s/api/core/v1"
+)
+
+// IsPodActive reports whether a pod counts towards its owner's replicas: it
+// has not finished and is not being deleted.
+func IsPodActive(p *corev1.Pod) bool {
+	return p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && p.DeletionTimestamp == nil
+}
+
+// PodCondition returns the pod's condition of type t, or nil.
+func PodCondition(p *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition {
+	for i := range p.Status.Conditions {
+		if p.Status.Conditions[i].Type == t {
+			return &p.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// IsPodReady reports whether the pod's Ready condition is True.
+func IsPodReady(p *corev1.Pod) bool {
+	c := PodCondition(p, corev1.PodReady)
+	return c != nil && c.Status == corev1.ConditionTrue
+}
+
+// IsPodAvailable reports whether the pod has been ready for at least
+// minReadySeconds at now.
+func IsPodAvailable(p *corev1.Pod, minReadySeconds int32, now time.Time) bool {
+	return AvailableIn(p, minReadySeconds, now) == 0
+}
+
+// AvailableIn is how long until a ready pod becomes available: 0 if it is
+// available now, -1 if it is not ready (so time alone will not help).
+func AvailableIn(p *corev1.Pod, minReadySeconds int32, now time.Time) time.Duration {
+	c := PodCondition(p, corev1.PodReady)
+	if c == nil || c.Status != corev1.ConditionTrue {
+		return -1
+	}
+	if minReadySeconds <= 0 || c.LastTransitionTime.IsZero() {
+		return 0
+	}
+	at := c.LastTransitionTime.Add(time.Duration(minReadySeconds) * time.Second)
+	if !now.Before(at) {
+		return 0
+	}
+	return at.Sub(now)
+}
