@@ -276,4 +276,3 @@ func (w *delayedWatch) ResultChan() <-chan watch.Event { return w.ch }
 func (w *delayedWatch) Stop() {
 	w.once.Do(func() { close(w.stop); w.inner.Stop() })
 }
-
