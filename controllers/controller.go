@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/minik8s/minik8s/client/informer"
@@ -149,6 +150,11 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	switch {
 	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		// Stopping: the key is picked up by whoever runs next.
+	case err != nil && apierrors.IsConflict(err):
+		// Our cache was behind a write (often our own); the retry reads
+		// the newer state.
+		c.log.Debug("reconcile hit a conflict; retrying", "object", key, "reason", "Conflict", "err", err)
+		c.queue.AddRateLimited(key)
 	case err != nil:
 		c.log.Warn("reconcile failed; retrying", "object", key, "reason", "ReconcileError",
 			"retries", c.queue.NumRequeues(key), "err", err)
