@@ -36,7 +36,7 @@ func itConfig(t testing.TB, s *apiservertest.Server, jsonBodies bool) *rest.Conf
 	// The default client-side rate limit (5 qps) would make the concurrency
 	// tests measure the limiter instead of the server.
 	cfg.QPS, cfg.Burst = 1000, 2000
-	cfg.Timeout = 30 * time.Second
+	// No cfg.Timeout: it would cut watches; every call has a context.
 	if jsonBodies {
 		cfg.ContentType = "application/json"
 		cfg.AcceptContentTypes = "application/json"
