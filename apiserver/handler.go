@@ -55,6 +55,9 @@ func (s *Server) routes() http.Handler {
 		case strings.HasPrefix(p, "/openapi/"):
 			s.serveOpenAPI(w, r)
 		case disc.serve(w, r):
+		case isPodProxy(r):
+			ns, pod, sub, _ := podProxyRequest(r)
+			s.servePodProxy(w, r, ns, pod, sub)
 		case strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/"):
 			if isWatch(r) {
 				s.metrics.watchers.Inc()
@@ -65,6 +68,11 @@ func (s *Server) routes() http.Handler {
 			rest.WriteError(w, apierrors.NewNotFound(schemaGR(""), p))
 		}
 	}), s)
+}
+
+func isPodProxy(r *http.Request) bool {
+	_, _, _, ok := podProxyRequest(r)
+	return ok
 }
 
 func isWatch(r *http.Request) bool {

@@ -44,7 +44,9 @@ type Server struct {
 	handler http.Handler
 	metrics *metrics
 	openapi openAPI
-	cancel  context.CancelFunc
+	// kubeletTransport carries log/exec/port-forward requests to kubelets.
+	kubeletTransport http.RoundTripper
+	cancel           context.CancelFunc
 	// listener is bound in New so the real port is known early.
 	listener net.Listener
 	done     chan struct{}
@@ -144,6 +146,9 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Server, err er
 	s.api.Namespaces = ns
 	if err := s.installServiceAllocators(ctx, firstIP); err != nil {
 		return nil, err
+	}
+	if s.kubeletTransport, err = s.newKubeletTransport(); err != nil {
+		return nil, fmt.Errorf("kubelet client certificate: %w", err)
 	}
 	s.handler = s.buildHandler()
 	if err := s.bootstrap(ctx, firstIP); err != nil {

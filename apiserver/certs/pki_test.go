@@ -330,3 +330,25 @@ func writeLeaf(t *testing.T, p *PKI, ca *x509.Certificate, caKey any, notAfter t
 }
 
 func big1() *big.Int { s, _ := randomSerial(); return s }
+
+func TestIssueClientCertVerifiesAgainstCA(t *testing.T) {
+	p, err := EnsurePKI(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.IssueClientCert("system:kube-apiserver", []string{"system:masters"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Leaf.Subject.CommonName != "system:kube-apiserver" {
+		t.Fatalf("CN = %q", c.Leaf.Subject.CommonName)
+	}
+	if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: p.CertPool(),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("client cert does not verify against the cluster CA: %v", err)
+	}
+	if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: p.CertPool(),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err == nil {
+		t.Fatal("a client certificate must not be usable as a server certificate")
+	}
+}
