@@ -59,6 +59,11 @@ func (d *discovery) resourceList(group, version string) *metav1.APIResourceList 
 		}
 		if r.Binder != nil {
 			sub("binding", "Binding", "create")
+			// Served by the pod's kubelet through the API server (podproxy.go).
+			sub("log", "Pod", "get")
+			sub("exec", "PodExecOptions", "create", "get")
+			sub("attach", "PodAttachOptions", "create", "get")
+			sub("portforward", "PodPortForwardOptions", "create", "get")
 		}
 		if r.Finalize != nil {
 			sub("finalize", r.Kind, "update")
