@@ -54,6 +54,7 @@ func TestGetAndInfo(t *testing.T) {
 	}
 
 	t.Run("version", func(t *testing.T) {
+		h := h.at(t)
 		out := h.ok("version")
 		wantContains(t, "version", out, "Client Version: "+Version, "Server Version: v1.32.0-minik8s")
 		var doc map[string]map[string]string
@@ -68,10 +69,12 @@ func TestGetAndInfo(t *testing.T) {
 	})
 
 	t.Run("cluster-info", func(t *testing.T) {
+		h := h.at(t)
 		wantContains(t, "cluster-info", h.ok("cluster-info"), "control plane (v1.32.0-minik8s) is running at "+s.URL)
 	})
 
 	t.Run("api-resources", func(t *testing.T) {
+		h := h.at(t)
 		out := h.ok("api-resources")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		if f := strings.Fields(lines[0]); strings.Join(f, " ") != "NAME SHORTNAMES APIVERSION NAMESPACED KIND" {
@@ -91,6 +94,7 @@ func TestGetAndInfo(t *testing.T) {
 	})
 
 	t.Run("table columns and short names", func(t *testing.T) {
+		h := h.at(t)
 		out := h.ok("get", "deploy")
 		lines := strings.Split(out, "\n")
 		if strings.Join(strings.Fields(lines[0]), " ") != "NAME READY UP-TO-DATE AVAILABLE AGE" {
@@ -111,6 +115,7 @@ func TestGetAndInfo(t *testing.T) {
 	})
 
 	t.Run("selectors and labels", func(t *testing.T) {
+		h := h.at(t)
 		out := h.ok("get", "pods", "-l", "app=web", "--show-labels")
 		wantContains(t, "-l", out, "web-a", "LABELS", "app=web,tier=front")
 		if strings.Contains(out, "db-0") {
@@ -128,11 +133,13 @@ func TestGetAndInfo(t *testing.T) {
 	})
 
 	t.Run("all namespaces", func(t *testing.T) {
+		h := h.at(t)
 		out := h.ok("get", "svc,deploy", "-A")
 		wantContains(t, "-A", out, "NAMESPACE", "default     service/kubernetes", "shop        deployment.apps/web")
 	})
 
 	t.Run("output formats", func(t *testing.T) {
+		h := h.at(t)
 		var d appsv1.Deployment
 		if err := yaml.UnmarshalStrict([]byte(h.ok("get", "deploy", "web", "-o", "yaml")), &d); err != nil {
 			t.Fatalf("-o yaml: %v", err)
@@ -167,6 +174,7 @@ func TestGetAndInfo(t *testing.T) {
 	})
 
 	t.Run("errors", func(t *testing.T) {
+		h := h.at(t)
 		wantContains(t, "unknown type", h.fails("get", "widgets"), `the server doesn't have a resource type "widgets"`)
 		errOut := h.fails("get", "deploy", "web", "nope")
 		wantContains(t, "missing object", errOut, `Error from server (NotFound): deployments.apps "nope" not found`)
@@ -180,6 +188,7 @@ func TestGetAndInfo(t *testing.T) {
 	})
 
 	t.Run("watch", func(t *testing.T) {
+		h := h.at(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var out, errOut syncBuffer

@@ -140,3 +140,17 @@ func wantContains(t *testing.T, what, got string, wants ...string) {
 		}
 	}
 }
+
+func mustMkdir(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// at returns the harness reporting to t (a subtest).
+func (h *harness) at(t *testing.T) *harness {
+	c := *h
+	c.t = t
+	return &c
+}

@@ -93,8 +93,9 @@ else ~/.kube/config, else /var/lib/minik8s/admin.kubeconfig (written by
 			root.AddCommand(c)
 		}
 	}
-	add("basic", newGetCommand(e))
+	add("basic", newCreateCommand(e), newGetCommand(e), newDeleteCommand(e))
 	add("cluster", newClusterInfoCommand(e))
+	add("advanced", newApplyCommand(e), newReplaceCommand(e))
 	add("other", newAPIResourcesCommand(e), newVersionCommand(e))
 	root.SetCompletionCommandGroupID("settings")
 	root.SetHelpCommandGroupID("other")
