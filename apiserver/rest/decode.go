@@ -83,7 +83,7 @@ func (a *API) decodeInto(w http.ResponseWriter, r *http.Request, data []byte, gv
 		return apierrors.NewBadRequest(fmt.Sprintf("apiVersion: the body's apiVersion %q does not match the endpoint's %q",
 			tm.APIVersion, gvk.GroupVersion().String()))
 	}
-	strictErrs, err := utiljson.UnmarshalStrict(data, obj, utiljson.DisallowUnknownFields)
+	strictErrs, err := utiljson.UnmarshalStrict(data, obj, utiljson.DisallowUnknownFields, utiljson.DisallowDuplicateFields)
 	if err != nil {
 		return apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v",
 			gvk.Kind, gvk.Version, gvk.Kind, jsonErr(err)))
