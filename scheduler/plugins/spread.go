@@ -1,0 +1,93 @@
+package plugins
+
+import (
+	"context"
+	"math"
+
+	"github.com/minik8s/minik8s/scheduler/framework"
+)
+
+// ZoneLabel is the well-known node label naming a node's zone.
+const ZoneLabel = "topology.kubernetes.io/zone"
+
+// zoneWeight is how much of the spread score the zone spread makes up when
+// nodes have zones: 2/3, as in Kubernetes' default spreading.
+const zoneWeight = 2.0 / 3.0
+
+// OwnerSpread spreads the pods of one controller (the owner reference with
+// controller: true: a ReplicaSet, a StatefulSet, ...) over nodes, and over
+// zones when nodes carry topology.kubernetes.io/zone: a node scores higher
+// the fewer pods of the same owner it (and its zone) already runs. Pods
+// without a controller are not scored.
+type OwnerSpread struct{}
+
+var (
+	_ framework.PreScorePlugin  = OwnerSpread{}
+	_ framework.ScorePlugin     = OwnerSpread{}
+	_ framework.ScoreNormalizer = OwnerSpread{}
+)
+
+const ownerSpreadKey framework.StateKey = OwnerSpreadName
+
+// Name implements framework.Plugin.
+func (OwnerSpread) Name() string { return OwnerSpreadName }
+
+// PreScore remembers the scored nodes (for the zone totals); Skip for pods
+// without a controller.
+func (OwnerSpread) PreScore(_ context.Context, state *framework.CycleState, pod *framework.PodInfo, nodes []*framework.NodeInfo) *framework.Status {
+	if pod.ControllerUID == "" {
+		return framework.NewStatus(framework.Skip)
+	}
+	state.Write(ownerSpreadKey, nodes)
+	return nil
+}
+
+// Score counts the pods on the node with the same controller, in the same
+// namespace, that are not being deleted.
+func (OwnerSpread) Score(_ context.Context, _ *framework.CycleState, pod *framework.PodInfo, ni *framework.NodeInfo) (int64, *framework.Status) {
+	var n int64
+	for _, p := range ni.Pods {
+		if p.ControllerUID == pod.ControllerUID && p.Pod.Namespace == pod.Pod.Namespace && p.Pod.DeletionTimestamp == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// NormalizeScore turns counts into scores: 100 for the emptiest node
+// (and zone), 0 for the fullest.
+func (OwnerSpread) NormalizeScore(_ context.Context, state *framework.CycleState, _ *framework.PodInfo, scores []int64) *framework.Status {
+	nodes, _ := framework.ReadAs[[]*framework.NodeInfo](state, ownerSpreadKey)
+	var maxNode int64
+	zones := map[string]int64{}
+	haveZones := len(nodes) == len(scores)
+	for i, s := range scores {
+		maxNode = max(maxNode, s)
+		if haveZones {
+			if z, ok := nodes[i].Node().Labels[ZoneLabel]; ok {
+				zones[z] += s
+			}
+		}
+	}
+	var maxZone int64
+	for _, c := range zones {
+		maxZone = max(maxZone, c)
+	}
+	for i, s := range scores {
+		f := float64(framework.MaxNodeScore)
+		if maxNode > 0 {
+			f = float64(framework.MaxNodeScore) * float64(maxNode-s) / float64(maxNode)
+		}
+		if len(zones) > 0 {
+			if z, ok := nodes[i].Node().Labels[ZoneLabel]; ok {
+				zf := float64(framework.MaxNodeScore)
+				if maxZone > 0 {
+					zf = float64(framework.MaxNodeScore) * float64(maxZone-zones[z]) / float64(maxZone)
+				}
+				f = f*(1-zoneWeight) + zf*zoneWeight
+			}
+		}
+		scores[i] = int64(math.Round(f))
+	}
+	return nil
+}
