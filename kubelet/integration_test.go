@@ -1,0 +1,221 @@
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	corev1 "github.com/minik8s/minik8s/api/core/v1"
+	"github.com/minik8s/minik8s/apiserver/apiservertest"
+	"github.com/minik8s/minik8s/client/kubeconfig"
+	"github.com/minik8s/minik8s/client/rest"
+	"github.com/minik8s/minik8s/client/typed"
+	"github.com/minik8s/minik8s/kubelet/runtime"
+)
+
+func testLog() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("MINIK8S_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func testClientset(t *testing.T, s *apiservertest.Server) *typed.Clientset {
+	t.Helper()
+	kc, err := kubeconfig.Load(s.Kubeconfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := rest.ConfigFromKubeconfig(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Timeout = 30 * time.Second
+	cs, err := typed.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// startFakeKubelet runs a kubelet on the fake runtime against a real API
+// server until the test ends.
+func startFakeKubelet(t *testing.T, cs *typed.Clientset, name string) (*Kubelet, *runtime.Fake) {
+	t.Helper()
+	fake := runtime.NewFake()
+	k, err := New(Config{
+		NodeName:           name,
+		RootDir:            t.TempDir(),
+		NodeIP:             "10.1.2.3",
+		PodCIDR:            "10.244.7.0/24",
+		Taints:             []corev1.Taint{{Key: "dedicated", Value: "test", Effect: corev1.TaintEffectNoSchedule}},
+		Labels:             map[string]string{"tier": "test"},
+		SyncInterval:       100 * time.Millisecond,
+		LeaseRenewInterval: time.Second,
+	}, Deps{Client: cs, Runtime: fake, Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("kubelet Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("kubelet did not stop within 30s")
+		}
+	})
+	return k, fake
+}
+
+// waitFor polls cond until it returns true or a minute passes.
+func waitFor(t *testing.T, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	var last error
+	for time.Now().Before(deadline) {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
+}
+
+func TestKubeletFakeRuntimeAgainstAPIServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and an API server")
+	}
+	s := apiservertest.Start(t)
+	cs := testClientset(t, s)
+	_, fake := startFakeKubelet(t, cs, "node-a")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	// The node registers with labels, taints, pod CIDR, capacity, Ready.
+	var node *corev1.Node
+	waitFor(t, "node Ready", func() (bool, error) {
+		n, err := cs.Nodes.Get(ctx, "node-a", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		node = n
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if node.Labels["kubernetes.io/hostname"] != "node-a" || node.Labels["kubernetes.io/os"] != "linux" || node.Labels["tier"] != "test" {
+		t.Errorf("labels %v", node.Labels)
+	}
+	if node.Spec.PodCIDR != "10.244.7.0/24" || len(node.Spec.Taints) != 1 || node.Spec.Taints[0].Key != "dedicated" {
+		t.Errorf("spec %+v", node.Spec)
+	}
+	if node.Status.Capacity.Cpu().IsZero() || node.Status.Capacity.Memory().IsZero() || node.Status.Capacity.Pods().Value() != 110 {
+		t.Errorf("capacity %v", node.Status.Capacity)
+	}
+	if len(node.Status.Addresses) != 2 || node.Status.Addresses[0].Address != "10.1.2.3" || node.Status.NodeInfo.ContainerRuntimeVersion != "fake://0.1.0" {
+		t.Errorf("addresses %v nodeInfo %+v", node.Status.Addresses, node.Status.NodeInfo)
+	}
+	waitFor(t, "node lease", func() (bool, error) {
+		l, err := cs.Leases.Namespace("kube-node-lease").Get(ctx, "node-a", metav1.GetOptions{})
+		return err == nil && l.Spec.RenewTime != nil && *l.Spec.HolderIdentity == "node-a", err
+	})
+
+	// A pod bound here runs, with the fake's pod IP and Ready conditions.
+	pods := cs.Pods.Namespace("default")
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: corev1.PodSpec{
+			NodeName:   "node-a",
+			Containers: []corev1.Container{{Name: "web", Image: "minik8s.local/web:v1"}},
+		},
+	}
+	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var got *corev1.Pod
+	waitFor(t, "pod Running and Ready", func() (bool, error) {
+		p, err := pods.Get(ctx, "web", metav1.GetOptions{})
+		got = p
+		return err == nil && p.Status.Phase == corev1.PodRunning && podReady(p), err
+	})
+	if got.Status.PodIP == "" || got.Status.HostIP != "10.1.2.3" || len(got.Status.ContainerStatuses) != 1 ||
+		got.Status.ContainerStatuses[0].State.Running == nil || got.Status.QOSClass != corev1.PodQOSBestEffort {
+		t.Fatalf("status %+v", got.Status)
+	}
+
+	// The container crashes: it restarts at once (restartCount 1) ...
+	ids := fake.ContainerIDs(string(got.UID), "web")
+	if err := fake.SetExited(ids[len(ids)-1], 2, "Error"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "restartCount 1", func() (bool, error) {
+		p, err := pods.Get(ctx, "web", metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) == 0 {
+			return false, err
+		}
+		cs := p.Status.ContainerStatuses[0]
+		got = p
+		return cs.RestartCount == 1 && cs.State.Running != nil, nil
+	})
+	if lt := got.Status.ContainerStatuses[0].LastTerminationState.Terminated; lt == nil || lt.ExitCode != 2 || lt.Reason != "Error" {
+		t.Errorf("lastState %+v", got.Status.ContainerStatuses[0].LastTerminationState)
+	}
+	// ... and crashing again soon after backs off.
+	ids = fake.ContainerIDs(string(got.UID), "web")
+	if err := fake.SetExited(ids[len(ids)-1], 1, "Error"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "CrashLoopBackOff", func() (bool, error) {
+		p, err := pods.Get(ctx, "web", metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) == 0 {
+			return false, err
+		}
+		got = p
+		w := p.Status.ContainerStatuses[0].State.Waiting
+		return w != nil && w.Reason == "CrashLoopBackOff", nil
+	})
+	if podReady(got) || got.Status.Phase != corev1.PodRunning {
+		t.Errorf("crash-looping pod: phase %s ready %v", got.Status.Phase, podReady(got))
+	}
+
+	// Graceful deletion: the kubelet stops the containers and deletes the
+	// pod object, and the runtime is left empty.
+	if err := pods.Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "pod gone", func() (bool, error) {
+		_, err := pods.Get(ctx, "web", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	waitFor(t, "runtime empty", func() (bool, error) {
+		sb, c, _ := fake.Counts()
+		return sb == 0 && c == 0, fmt.Errorf("%d sandboxes, %d containers left", sb, c)
+	})
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

@@ -1,0 +1,467 @@
+package kubelet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	corev1 "github.com/minik8s/minik8s/api/core/v1"
+	"github.com/minik8s/minik8s/client/informer"
+	"github.com/minik8s/minik8s/client/typed"
+	krt "github.com/minik8s/minik8s/kubelet/runtime"
+)
+
+// Version is what the kubelet reports as nodeInfo.kubeletVersion.
+const Version = "v1.32.0-minik8s"
+
+// Config is one kubelet's settings.
+type Config struct {
+	NodeName string
+	// RootDir holds pod volumes and container logs.
+	RootDir string
+	// NodeIP is the InternalIP; "" picks the first global IPv4 address.
+	NodeIP string
+	// Hostname is reported as the Hostname address; "" = NodeName.
+	Hostname string
+	// PodCIDR is written to spec.podCIDR (and used by the CNI config).
+	PodCIDR string
+	// Labels are added to the well-known node labels at registration.
+	Labels map[string]string
+	// Taints are set at registration (--register-with-taints).
+	Taints []corev1.Taint
+	// MaxPods is the pods capacity (110 by default).
+	MaxPods int
+	// CPUCapacity and MemoryCapacity override what is read from the host
+	// (hollow nodes advertise what they are told).
+	CPUCapacity    string
+	MemoryCapacity string
+	// ClusterDNS and ClusterDomain configure ClusterFirst pods' resolv.conf.
+	ClusterDNS    []string
+	ClusterDomain string
+	// ResolvConf is the node's resolver config for dnsPolicy Default.
+	ResolvConf string
+	// Port is the HTTPS port for logs and exec (10250); 0 = no server.
+	Port int
+	// CgroupRoot is the cgroupfs parent of pod cgroups, e.g. /minik8s/node-1;
+	// "" lets the runtime choose.
+	CgroupRoot string
+	// SyncInterval is how often each pod worker re-checks its containers
+	// (the kubelet's PLEG relist period).
+	SyncInterval time.Duration
+	// NodeStatusUpdateFrequency is how often node status is computed; it is
+	// written when it changed, or every NodeStatusReportFrequency anyway.
+	NodeStatusUpdateFrequency time.Duration
+	NodeStatusReportFrequency time.Duration
+	// LeaseDuration and LeaseRenewInterval: the node Lease.
+	LeaseDuration      time.Duration
+	LeaseRenewInterval time.Duration
+	// Hollow marks a hollow node: fake runtime, no files, probes pass.
+	Hollow bool
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.MaxPods == 0 {
+		c.MaxPods = 110
+	}
+	if c.ClusterDomain == "" {
+		c.ClusterDomain = "cluster.local"
+	}
+	if c.ResolvConf == "" {
+		c.ResolvConf = "/etc/resolv.conf"
+	}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = time.Second
+	}
+	if c.NodeStatusUpdateFrequency == 0 {
+		c.NodeStatusUpdateFrequency = 10 * time.Second
+	}
+	if c.NodeStatusReportFrequency == 0 {
+		c.NodeStatusReportFrequency = 5 * time.Minute
+	}
+	if c.LeaseDuration == 0 {
+		c.LeaseDuration = 40 * time.Second
+	}
+	if c.LeaseRenewInterval == 0 {
+		c.LeaseRenewInterval = 10 * time.Second
+	}
+	if c.Hostname == "" {
+		c.Hostname = c.NodeName
+	}
+}
+
+// Deps are what a kubelet runs on.
+type Deps struct {
+	Client  *typed.Clientset
+	Runtime krt.Runtime
+	// Configs reads ConfigMaps and Secrets; nil = informers of this kubelet.
+	Configs ConfigSource
+	// ConfigChanged, if set, is how a shared Configs tells this kubelet
+	// that a ConfigMap or Secret changed; the kubelet registers a callback.
+	Clock  Clock
+	Prober ProbeRunner
+	Log    *slog.Logger
+}
+
+// Kubelet is one node agent.
+type Kubelet struct {
+	cfg     Config
+	client  *typed.Clientset
+	rt      krt.Runtime
+	configs ConfigSource
+	clock   Clock
+	log     *slog.Logger
+	probes  *ProbeManager
+	backoff *Backoff
+
+	hostname       string
+	nodeIP         string
+	memoryCapacity int64
+
+	podInformer *informer.Informer
+	pods        informer.Lister[*corev1.Pod]
+	factories   []*informer.Factory
+
+	mu      sync.Mutex
+	workers map[types.UID]*podWorker
+	wg      sync.WaitGroup
+	runCtx  context.Context
+
+	nodeMu       sync.Mutex
+	lastNode     *corev1.Node
+	lastReported time.Time
+
+	events chan *corev1.Event
+
+	// podStarted records when each pod first ran (for benchmarks and
+	// status startTime).
+	firstSeen sync.Map // types.UID -> time.Time
+}
+
+// New builds a kubelet. Call Run to start it.
+func New(cfg Config, deps Deps) (*Kubelet, error) {
+	cfg.Defaults()
+	if cfg.NodeName == "" {
+		return nil, errors.New("kubelet: node name is required")
+	}
+	if deps.Client == nil || deps.Runtime == nil {
+		return nil, errors.New("kubelet: client and runtime are required")
+	}
+	if cfg.RootDir == "" && !cfg.Hollow {
+		return nil, errors.New("kubelet: root dir is required")
+	}
+	k := &Kubelet{
+		cfg:     cfg,
+		client:  deps.Client,
+		rt:      deps.Runtime,
+		configs: deps.Configs,
+		clock:   deps.Clock,
+		log:     deps.Log,
+		workers: map[types.UID]*podWorker{},
+		events:  make(chan *corev1.Event, 256),
+	}
+	if k.clock == nil {
+		k.clock = realClock{}
+	}
+	if k.log == nil {
+		k.log = slog.Default()
+	}
+	k.log = k.log.With("component", "kubelet", "node", cfg.NodeName)
+	k.backoff = NewBackoff(k.clock, backoffInitial, backoffMax, backoffReset)
+	runner := deps.Prober
+	if runner == nil {
+		if cfg.Hollow {
+			runner = alwaysProber{}
+		} else {
+			runner = runtimeProber{rt: deps.Runtime}
+		}
+	}
+	k.probes = NewProbeManager(runner, k.clock, k.log, k.wake)
+	k.hostname = cfg.Hostname
+	k.nodeIP = cfg.NodeIP
+	if k.nodeIP == "" {
+		k.nodeIP = detectNodeIP()
+	}
+	k.memoryCapacity = hostMemory()
+
+	// Pods bound to this node only.
+	pf := informer.NewFactory(k.client.REST, informer.FactoryOptions{
+		TweakListOptions: func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
+		},
+		Logger: k.log,
+	})
+	pi := pf.Pods()
+	k.podInformer, k.pods = pi.Informer, pi.Lister()
+	k.factories = append(k.factories, pf)
+	if k.configs == nil {
+		cf := informer.NewFactory(k.client.REST, informer.FactoryOptions{Logger: k.log})
+		src := &informerConfigs{cms: cf.ConfigMaps(), secrets: cf.Secrets()}
+		k.configs = src
+		k.factories = append(k.factories, cf)
+		h := informer.Handler{
+			AddFunc:    func(o runtime.Object) { k.configChanged(o) },
+			UpdateFunc: func(_, o runtime.Object) { k.configChanged(o) },
+		}
+		if err := src.cms.AddEventHandler(h); err != nil {
+			return nil, err
+		}
+		if err := src.secrets.AddEventHandler(h); err != nil {
+			return nil, err
+		}
+	}
+	err := k.podInformer.AddEventHandler(informer.Handler{
+		AddFunc:    func(o runtime.Object) { k.podChanged(o) },
+		UpdateFunc: func(_, o runtime.Object) { k.podChanged(o) },
+		DeleteFunc: func(o any) {
+			if d, ok := o.(informer.DeletedFinalStateUnknown); ok {
+				o = d.Obj
+			}
+			if p, ok := o.(*corev1.Pod); ok {
+				k.wake(p.UID)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// informerConfigs reads ConfigMaps and Secrets from informer caches.
+type informerConfigs struct {
+	cms     informer.Typed[*corev1.ConfigMap]
+	secrets informer.Typed[*corev1.Secret]
+}
+
+func (s *informerConfigs) ConfigMap(ns, name string) (*corev1.ConfigMap, error) {
+	return s.cms.Lister().Get(ns, name)
+}
+
+func (s *informerConfigs) Secret(ns, name string) (*corev1.Secret, error) {
+	return s.secrets.Lister().Get(ns, name)
+}
+
+// NewSharedConfigSource returns a ConfigSource over shared informers, for
+// many hollow kubelets in one process.
+func NewSharedConfigSource(f *informer.Factory) ConfigSource {
+	return &informerConfigs{cms: f.ConfigMaps(), secrets: f.Secrets()}
+}
+
+// NodeName is the node this kubelet runs.
+func (k *Kubelet) NodeName() string { return k.cfg.NodeName }
+
+// Run registers the node and runs pods until ctx ends. Containers keep
+// running when it returns (a restarted kubelet adopts them).
+func (k *Kubelet) Run(ctx context.Context) error {
+	k.mu.Lock()
+	k.runCtx = ctx
+	k.mu.Unlock()
+	if err := k.registerNode(ctx); err != nil {
+		return err
+	}
+	for _, f := range k.factories {
+		f.Start(ctx)
+	}
+	syncCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	for _, f := range k.factories {
+		if !f.WaitForCacheSync(syncCtx) {
+			cancel()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("kubelet %s: informers did not sync within 2m", k.cfg.NodeName)
+		}
+	}
+	cancel()
+	k.log.Info("kubelet running", "nodeIP", k.nodeIP, "podCIDR", k.cfg.PodCIDR)
+
+	var loops sync.WaitGroup
+	for _, loop := range []func(context.Context){k.leaseLoop, k.nodeStatusLoop, k.housekeepingLoop, k.eventLoop} {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			loop(ctx)
+		}()
+	}
+	<-ctx.Done()
+	loops.Wait()
+	for _, f := range k.factories {
+		f.Wait()
+	}
+	k.wg.Wait()
+	k.log.Info("kubelet stopped")
+	return nil
+}
+
+// podChanged starts or wakes the worker of a pod bound here.
+func (k *Kubelet) podChanged(o runtime.Object) {
+	pod, ok := o.(*corev1.Pod)
+	if !ok || pod.Spec.NodeName != k.cfg.NodeName {
+		return
+	}
+	if _, loaded := k.firstSeen.LoadOrStore(pod.UID, k.clock.Now()); !loaded {
+		k.log.Debug("pod bound here", "pod", pod.Namespace+"/"+pod.Name)
+	}
+	k.ensureWorker(pod.UID, pod.Namespace, pod.Name)
+}
+
+// configChanged wakes the pods that use a ConfigMap or Secret, so env
+// resolution and projected files catch up.
+func (k *Kubelet) configChanged(o runtime.Object) {
+	var ns, name string
+	isSecret := false
+	switch v := o.(type) {
+	case *corev1.ConfigMap:
+		ns, name = v.Namespace, v.Name
+	case *corev1.Secret:
+		ns, name, isSecret = v.Namespace, v.Name, true
+	default:
+		return
+	}
+	pods, err := k.pods.ListNamespace(ns, nil)
+	if err != nil {
+		return
+	}
+	for _, p := range pods {
+		if podUses(p, name, isSecret) {
+			k.wake(p.UID)
+		}
+	}
+}
+
+func podUses(p *corev1.Pod, name string, secret bool) bool {
+	for _, v := range p.Spec.Volumes {
+		if (!secret && v.ConfigMap != nil && v.ConfigMap.Name == name) || (secret && v.Secret != nil && v.Secret.SecretName == name) {
+			return true
+		}
+	}
+	for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
+		for _, ef := range c.EnvFrom {
+			if (!secret && ef.ConfigMapRef != nil && ef.ConfigMapRef.Name == name) || (secret && ef.SecretRef != nil && ef.SecretRef.Name == name) {
+				return true
+			}
+		}
+		for _, e := range c.Env {
+			if e.ValueFrom == nil {
+				continue
+			}
+			if (!secret && e.ValueFrom.ConfigMapKeyRef != nil && e.ValueFrom.ConfigMapKeyRef.Name == name) ||
+				(secret && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ensureWorker starts the worker of a pod if it has none.
+func (k *Kubelet) ensureWorker(uid types.UID, ns, name string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if w, ok := k.workers[uid]; ok {
+		w.poke()
+		return
+	}
+	if k.runCtx == nil || k.runCtx.Err() != nil {
+		return
+	}
+	w := newPodWorker(k, uid, ns, name)
+	k.workers[uid] = w
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		w.run(k.runCtx)
+	}()
+}
+
+// wake asks a pod's worker to sync now.
+func (k *Kubelet) wake(uid types.UID) {
+	k.mu.Lock()
+	w := k.workers[uid]
+	k.mu.Unlock()
+	if w != nil {
+		w.poke()
+	}
+}
+
+func (k *Kubelet) workerDone(uid types.UID) {
+	k.mu.Lock()
+	delete(k.workers, uid)
+	k.mu.Unlock()
+	k.firstSeen.Delete(uid)
+	k.backoff.ForgetPrefix(string(uid) + "/")
+}
+
+// getPod returns the pod ns/name with uid from the cache, or nil when it
+// is gone (deleted, or replaced by a pod of the same name).
+func (k *Kubelet) getPod(ns, name string, uid types.UID) *corev1.Pod {
+	p, err := k.pods.Get(ns, name)
+	if err != nil || p.UID != uid || p.Spec.NodeName != k.cfg.NodeName {
+		return nil
+	}
+	return p
+}
+
+// housekeepingLoop finds sandboxes of pods this kubelet no longer has
+// (deleted while it was down) and tears them down.
+func (k *Kubelet) housekeepingLoop(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		k.cleanupOrphans(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (k *Kubelet) cleanupOrphans(ctx context.Context) {
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	sbs, err := k.rt.ListPodSandbox(lctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{krt.LabelNode: k.cfg.NodeName}})
+	if err != nil {
+		k.log.Warn("housekeeping: listing sandboxes failed", "err", err)
+		return
+	}
+	for _, sb := range sbs {
+		uid := types.UID(sb.Labels[krt.LabelPodUID])
+		ns, name := sb.Labels[krt.LabelPodNamespace], sb.Labels[krt.LabelPodName]
+		if uid == "" || k.getPod(ns, name, uid) != nil {
+			continue
+		}
+		k.mu.Lock()
+		_, has := k.workers[uid]
+		k.mu.Unlock()
+		if !has {
+			k.log.Info("cleaning up pod that is gone from the API", "pod", ns+"/"+name, "uid", uid)
+			k.ensureWorker(uid, ns, name)
+		}
+	}
+}
+
+// deletePod removes the pod object once its containers are gone.
+func (k *Kubelet) deletePod(ctx context.Context, pod *corev1.Pod) error {
+	zero := int64(0)
+	uid := pod.UID
+	err := k.client.Pods.Namespace(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: &zero,
+		Preconditions:      &metav1.Preconditions{UID: &uid},
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("delete pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	return nil
+}

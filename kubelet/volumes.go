@@ -1,0 +1,346 @@
+package kubelet
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	corev1 "github.com/minik8s/minik8s/api/core/v1"
+)
+
+// Layout under the kubelet's root dir:
+//
+//	pods/<uid>/volumes/<name>/                 emptyDir, configMap, secret volumes
+//	pods/<uid>/containers/<name>/<attempt>-termination-log
+//	logs/<namespace>_<name>_<uid>/<container>/<attempt>.log   (written by the runtime)
+
+func (k *Kubelet) podDir(uid string) string { return filepath.Join(k.cfg.RootDir, "pods", uid) }
+
+func (k *Kubelet) podLogDir(pod *corev1.Pod) string {
+	return k.podLogDirFor(pod.Namespace, pod.Name, string(pod.UID))
+}
+
+func (k *Kubelet) podLogDirFor(ns, name, uid string) string {
+	return filepath.Join(k.cfg.RootDir, "logs", ns+"_"+name+"_"+uid)
+}
+
+func (k *Kubelet) volumeDir(pod *corev1.Pod, name string) string {
+	return filepath.Join(k.podDir(string(pod.UID)), "volumes", name)
+}
+
+func (k *Kubelet) terminationLogPath(pod *corev1.Pod, container string, attempt uint32) string {
+	if k.cfg.Hollow {
+		return ""
+	}
+	return filepath.Join(k.podDir(string(pod.UID)), "containers", container, strconv.Itoa(int(attempt))+"-termination-log")
+}
+
+// setupVolumes makes every volume's directory and (re)projects ConfigMap
+// and Secret contents. It is level-triggered: called on every sync, it
+// brings projected files up to date when the object changed.
+func (k *Kubelet) setupVolumes(pod *corev1.Pod) error {
+	if k.cfg.Hollow {
+		return nil
+	}
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
+		dir := k.volumeDir(pod, v.Name)
+		switch {
+		case v.EmptyDir != nil:
+			if err := os.MkdirAll(dir, 0o777); err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			_ = os.Chmod(dir, 0o777)
+		case v.HostPath != nil:
+			if err := prepareHostPath(v.HostPath); err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+		case v.ConfigMap != nil:
+			files, err := k.configMapFiles(pod, v.ConfigMap)
+			if err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			if err := writeAtomic(dir, files); err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+		case v.Secret != nil:
+			files, err := k.secretFiles(pod, v.Secret)
+			if err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			if err := writeAtomic(dir, files); err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func prepareHostPath(h *corev1.HostPathVolumeSource) error {
+	typ := corev1.HostPathUnset
+	if h.Type != nil {
+		typ = *h.Type
+	}
+	st, err := os.Stat(h.Path)
+	switch typ {
+	case corev1.HostPathUnset:
+		return nil
+	case corev1.HostPathDirectoryOrCreate:
+		if err != nil {
+			return os.MkdirAll(h.Path, 0o755)
+		}
+	case corev1.HostPathFileOrCreate:
+		if err != nil {
+			if err := os.MkdirAll(filepath.Dir(h.Path), 0o755); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(h.Path, os.O_CREATE|os.O_RDONLY, 0o644)
+			if err != nil {
+				return err
+			}
+			return f.Close()
+		}
+	case corev1.HostPathDirectory:
+		if err != nil || !st.IsDir() {
+			return configErrorf("hostPath %s is not a directory", h.Path)
+		}
+	case corev1.HostPathFile:
+		if err != nil || !st.Mode().IsRegular() {
+			return configErrorf("hostPath %s is not a file", h.Path)
+		}
+	case corev1.HostPathSocket:
+		if err != nil || st.Mode()&os.ModeSocket == 0 {
+			return configErrorf("hostPath %s is not a socket", h.Path)
+		}
+	case corev1.HostPathCharDev, corev1.HostPathBlockDev:
+		if err != nil || st.Mode()&os.ModeDevice == 0 {
+			return configErrorf("hostPath %s is not a device", h.Path)
+		}
+	}
+	return nil
+}
+
+type projectedFile struct {
+	data []byte
+	mode os.FileMode
+}
+
+func project(data map[string][]byte, items []corev1.KeyToPath, defMode *int32, fallback int32, what string) (map[string]projectedFile, error) {
+	mode := fallback
+	if defMode != nil {
+		mode = *defMode
+	}
+	out := map[string]projectedFile{}
+	if len(items) == 0 {
+		for k, v := range data {
+			out[k] = projectedFile{v, os.FileMode(mode)}
+		}
+		return out, nil
+	}
+	for _, it := range items {
+		v, ok := data[it.Key]
+		if !ok {
+			return nil, configErrorf("%s has no key %q", what, it.Key)
+		}
+		m := mode
+		if it.Mode != nil {
+			m = *it.Mode
+		}
+		if strings.Contains(it.Path, "..") || filepath.IsAbs(it.Path) {
+			return nil, configErrorf("%s item path %q must be relative without '..'", what, it.Path)
+		}
+		out[it.Path] = projectedFile{v, os.FileMode(m)}
+	}
+	return out, nil
+}
+
+func (k *Kubelet) configMapFiles(pod *corev1.Pod, src *corev1.ConfigMapVolumeSource) (map[string]projectedFile, error) {
+	what := fmt.Sprintf("configmap %q", src.Name)
+	cm, err := k.configs.ConfigMap(pod.Namespace, src.Name)
+	if err != nil {
+		if apierrors.IsNotFound(err) && isOptional(src.Optional) {
+			return map[string]projectedFile{}, nil
+		}
+		if apierrors.IsNotFound(err) {
+			return nil, configErrorf("configmap %q not found", src.Name)
+		}
+		return nil, err
+	}
+	data := map[string][]byte{}
+	for k, v := range cm.Data {
+		data[k] = []byte(v)
+	}
+	for k, v := range cm.BinaryData {
+		data[k] = v
+	}
+	return project(data, src.Items, src.DefaultMode, corev1.ConfigMapVolumeSourceDefaultMode, what)
+}
+
+func (k *Kubelet) secretFiles(pod *corev1.Pod, src *corev1.SecretVolumeSource) (map[string]projectedFile, error) {
+	what := fmt.Sprintf("secret %q", src.SecretName)
+	s, err := k.configs.Secret(pod.Namespace, src.SecretName)
+	if err != nil {
+		if apierrors.IsNotFound(err) && isOptional(src.Optional) {
+			return map[string]projectedFile{}, nil
+		}
+		if apierrors.IsNotFound(err) {
+			return nil, configErrorf("secret %q not found", src.SecretName)
+		}
+		return nil, err
+	}
+	return project(s.Data, src.Items, src.DefaultMode, corev1.SecretVolumeSourceDefaultMode, what)
+}
+
+// writeAtomic makes dir hold exactly files, switching all of them at once:
+// the files live in a fresh hidden directory and "..data" is a symlink
+// renamed over the old one, while each visible name is a symlink through
+// ..data. A container sees the old set or the new set, never a mix. If
+// nothing changed, nothing is written.
+func writeAtomic(dir string, files map[string]projectedFile) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if same(dir, files) {
+		return nil
+	}
+	ts := filepath.Join(dir, ".."+time.Now().UTC().Format("2006_01_02_15_04_05.000000000"))
+	if err := os.Mkdir(ts, 0o755); err != nil {
+		return err
+	}
+	for p, f := range files {
+		full := filepath.Join(ts, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(full, f.data, f.mode); err != nil {
+			return err
+		}
+		_ = os.Chmod(full, f.mode)
+	}
+	tmp := filepath.Join(dir, "..data_tmp")
+	_ = os.Remove(tmp)
+	if err := os.Symlink(filepath.Base(ts), tmp); err != nil {
+		return err
+	}
+	old, _ := os.Readlink(filepath.Join(dir, "..data"))
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		return err
+	}
+	// Visible names: top-level entries of the projection.
+	want := map[string]bool{}
+	for p := range files {
+		want[strings.SplitN(p, "/", 2)[0]] = true
+	}
+	for name := range want {
+		link := filepath.Join(dir, name)
+		if cur, err := os.Readlink(link); err == nil && cur == filepath.Join("..data", name) {
+			continue
+		}
+		_ = os.RemoveAll(link)
+		if err := os.Symlink(filepath.Join("..data", name), link); err != nil {
+			return err
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, "..") {
+			if n != "..data" && n != filepath.Base(ts) {
+				_ = os.RemoveAll(filepath.Join(dir, n))
+			}
+			continue
+		}
+		if !want[n] {
+			_ = os.RemoveAll(filepath.Join(dir, n))
+		}
+	}
+	_ = old
+	return nil
+}
+
+// same reports whether dir's current projection equals files.
+func same(dir string, files map[string]projectedFile) bool {
+	cur := filepath.Join(dir, "..data")
+	if _, err := os.Stat(cur); err != nil {
+		return false
+	}
+	n := 0
+	err := filepath.Walk(cur+"/", func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if info.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(cur, p)
+		f, ok := files[rel]
+		if !ok || info.Mode().Perm() != f.mode.Perm() {
+			return errors.New("differs")
+		}
+		data, err := os.ReadFile(p)
+		if err != nil || !bytes.Equal(data, f.data) {
+			return errors.New("differs")
+		}
+		n++
+		return nil
+	})
+	return err == nil && n == len(files)
+}
+
+// mountsFor maps a container's volumeMounts to CRI mounts.
+func (k *Kubelet) mountsFor(pod *corev1.Pod, c *corev1.Container) ([]*runtimeapi.Mount, error) {
+	vols := map[string]*corev1.Volume{}
+	for i := range pod.Spec.Volumes {
+		vols[pod.Spec.Volumes[i].Name] = &pod.Spec.Volumes[i]
+	}
+	var mounts []*runtimeapi.Mount
+	for _, m := range c.VolumeMounts {
+		v, ok := vols[m.Name]
+		if !ok {
+			return nil, configErrorf("volumeMount %q: no volume of that name", m.Name)
+		}
+		host := k.volumeDir(pod, v.Name)
+		ro := m.ReadOnly
+		if v.HostPath != nil {
+			host = v.HostPath.Path
+		}
+		if v.ConfigMap != nil || v.Secret != nil {
+			ro = true
+		}
+		if m.SubPath != "" {
+			if strings.Contains(m.SubPath, "..") || filepath.IsAbs(m.SubPath) {
+				return nil, configErrorf("volumeMount %q: subPath %q must be relative without '..'", m.Name, m.SubPath)
+			}
+			host = filepath.Join(host, m.SubPath)
+			if v.EmptyDir != nil {
+				if err := os.MkdirAll(host, 0o777); err != nil {
+					return nil, err
+				}
+			}
+		}
+		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: m.MountPath, HostPath: host, Readonly: ro})
+	}
+	sort.SliceStable(mounts, func(i, j int) bool { return len(mounts[i].ContainerPath) < len(mounts[j].ContainerPath) })
+	return mounts, nil
+}
+
+// cleanupPodDirs removes a pod's volumes, termination logs and log files.
+func (k *Kubelet) cleanupPodDirs(uid, logDir string) error {
+	if k.cfg.Hollow {
+		return nil
+	}
+	errs := []error{os.RemoveAll(k.podDir(uid))}
+	if logDir != "" {
+		errs = append(errs, os.RemoveAll(logDir))
+	}
+	return errors.Join(errs...)
+}
