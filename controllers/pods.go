@@ -1,6 +1,9 @@
 package controllers
 
 import (
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"time"
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
@@ -49,4 +52,10 @@ func AvailableIn(p *corev1.Pod, minReadySeconds int32, now time.Time) time.Durat
 		return 0
 	}
 	return at.Sub(now)
+}
+
+// IsNamespaceTerminating reports whether a create was refused because its
+// namespace is being deleted (the API server's admission answer).
+func IsNamespaceTerminating(err error) bool {
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "because it is being terminated")
 }

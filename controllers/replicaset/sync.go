@@ -138,6 +138,9 @@ func (c *Controller) createPod(ctx context.Context, key string, rs *appsv1.Repli
 	created, err := c.cs.Pods.Namespace(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		c.exp.CreationObserved(key) // it will never be observed
+		if controllers.IsNamespaceTerminating(err) {
+			return nil // everything here is going away; nothing to retry
+		}
 		if ctx.Err() == nil {
 			c.recorder.Eventf(rs, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 		}
