@@ -1,0 +1,271 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/coreos/go-iptables/iptables"
+)
+
+// jumpRule is a rule the proxy keeps in a built-in chain so that traffic
+// enters its own chains.
+type jumpRule struct {
+	table, chain string
+	spec         []string
+}
+
+// jumpRules are kept at the top of the built-in chains, in this order
+// within each chain. Filter jumps only look at new connections: replies of
+// established ones must never be rejected.
+var jumpRules = []jumpRule{
+	{"filter", "INPUT", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes externally-visible service portals", "-j", ChainExternalServices}},
+	{"filter", "INPUT", []string{"-m", "comment", "--comment", "kubernetes localnet protection", "-j", ChainProxyFirewall}},
+	{"filter", "FORWARD", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes service portals", "-j", ChainServices}},
+	{"filter", "FORWARD", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes externally-visible service portals", "-j", ChainExternalServices}},
+	{"filter", "FORWARD", []string{"-m", "comment", "--comment", "kubernetes forwarding rules", "-j", ChainForward}},
+	{"filter", "OUTPUT", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes service portals", "-j", ChainServices}},
+	{"filter", "OUTPUT", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes externally-visible service portals", "-j", ChainExternalServices}},
+	{"nat", "PREROUTING", []string{"-m", "comment", "--comment", "kubernetes service portals", "-j", ChainServices}},
+	{"nat", "OUTPUT", []string{"-m", "comment", "--comment", "kubernetes service portals", "-j", ChainServices}},
+	{"nat", "POSTROUTING", []string{"-m", "comment", "--comment", "kubernetes postrouting rules", "-j", ChainPostrouting}},
+}
+
+// Iptables applies rendered rules to the kernel. Every method runs
+// programs (iptables, iptables-restore, conntrack) in the network
+// namespace of the calling thread, so a caller using a private namespace
+// must call from the goroutine that entered it (see InNetns).
+type Iptables struct {
+	ipt         *iptables.IPTables
+	restoreArgs []string
+	log         *slog.Logger
+	// conntrack is the path of the conntrack tool, "" if missing.
+	conntrack string
+}
+
+// NewIptables probes iptables (version, backend) and the helper programs.
+func NewIptables(log *slog.Logger) (*Iptables, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	ipt, err := iptables.New(iptables.IPFamily(iptables.ProtocolIPv4), iptables.Timeout(5))
+	if err != nil {
+		return nil, fmt.Errorf("probe iptables: %w", err)
+	}
+	if _, err := exec.LookPath("iptables-restore"); err != nil {
+		return nil, fmt.Errorf("iptables-restore: %w", err)
+	}
+	x := &Iptables{ipt: ipt, log: log, restoreArgs: []string{"--noflush"}}
+	major, minor, patch := ipt.GetIptablesVersion()
+	legacy := false
+	if out, err := exec.Command("iptables", "--version").Output(); err == nil && !bytes.Contains(out, []byte("nf_tables")) {
+		legacy = true
+		// Legacy iptables takes a global lock; wait for it rather than
+		// failing when another program holds it. The nf_tables backend
+		// has no such lock and no such flag.
+		x.restoreArgs = append(x.restoreArgs, "--wait=5")
+	}
+	if p, err := exec.LookPath("conntrack"); err == nil {
+		x.conntrack = p
+	} else {
+		log.Warn("conntrack not found: stale UDP conntrack entries will not be flushed when endpoints go away")
+	}
+	log.Info("iptables ready", "version", fmt.Sprintf("%d.%d.%d", major, minor, patch), "legacy", legacy, "randomFully", ipt.HasRandomFully())
+	return x, nil
+}
+
+// HasRandomFully reports whether MASQUERADE supports --random-fully.
+func (x *Iptables) HasRandomFully() bool { return x.ipt.HasRandomFully() }
+
+// ListChains lists the chains of table.
+func (x *Iptables) ListChains(table string) ([]string, error) {
+	chains, err := x.ipt.ListChains(table)
+	if err != nil {
+		return nil, fmt.Errorf("list chains of table %s: %w", table, err)
+	}
+	return chains, nil
+}
+
+var restoreLine = regexp.MustCompile(`line:? (\d+)`)
+var commentArg = regexp.MustCompile(`--comment "([^"]*)"`)
+
+// Restore feeds text to one `iptables-restore --noflush`: every table in
+// text changes atomically, and chains it does not mention keep their
+// rules. A failure names the input line and, if the line has one, the
+// service it was written for.
+func (x *Iptables) Restore(ctx context.Context, text []byte) error {
+	cmd := exec.CommandContext(ctx, "iptables-restore", x.restoreArgs...)
+	cmd.Stdin = bytes.NewReader(text)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Stdout = &stderr
+	if err := cmd.Run(); err != nil {
+		var kept []string
+		for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+			if !strings.HasPrefix(l, "Try `") {
+				kept = append(kept, l)
+			}
+		}
+		msg := strings.Join(kept, "; ")
+		if m := restoreLine.FindStringSubmatch(msg); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			lines := bytes.Split(text, []byte("\n"))
+			if n >= 1 && n <= len(lines) {
+				line := string(lines[n-1])
+				owner := "no service"
+				// Service rules' comments start with "namespace/name[:port]".
+				if c := commentArg.FindStringSubmatch(line); c != nil && strings.Contains(strings.Fields(c[1] + " ")[0], "/") {
+					owner = "service " + strings.Fields(c[1])[0]
+				}
+				return fmt.Errorf("iptables-restore failed at line %d (%s): %q: %s: %w", n, owner, line, msg, err)
+			}
+		}
+		return fmt.Errorf("iptables-restore: %s: %w", msg, err)
+	}
+	return nil
+}
+
+// EnsureJumps puts the jump rules from the built-in chains into place if
+// any is missing (new rules go to the top). The chains they jump to must
+// exist, so call it after a successful Restore.
+func (x *Iptables) EnsureJumps() (added int, err error) {
+	// Insert bottom-up so rules of one chain end up in jumpRules order.
+	for i := len(jumpRules) - 1; i >= 0; i-- {
+		j := jumpRules[i]
+		ok, err := x.ipt.Exists(j.table, j.chain, j.spec...)
+		if err != nil {
+			return added, fmt.Errorf("check jump %s/%s -> %s: %w", j.table, j.chain, j.spec[len(j.spec)-1], err)
+		}
+		if ok {
+			continue
+		}
+		if err := x.ipt.Insert(j.table, j.chain, 1, j.spec...); err != nil {
+			return added, fmt.Errorf("add jump %s/%s -> %s: %w", j.table, j.chain, j.spec[len(j.spec)-1], err)
+		}
+		added++
+	}
+	return added, nil
+}
+
+// DeleteUDPConntrack deletes UDP conntrack entries matching filter (as
+// conntrack(8) options, e.g. "--orig-dst", ip). Finding nothing to delete
+// is not an error; a missing conntrack tool is only logged at startup.
+func (x *Iptables) DeleteUDPConntrack(ctx context.Context, filter ...string) error {
+	if x.conntrack == "" {
+		return nil
+	}
+	args := append([]string{"-D", "-p", "udp"}, filter...)
+	out, err := exec.CommandContext(ctx, x.conntrack, args...).CombinedOutput()
+	if err != nil {
+		if bytes.Contains(out, []byte("0 flow entries have been deleted")) {
+			return nil
+		}
+		return fmt.Errorf("conntrack %s: %s: %w", strings.Join(args, " "), bytes.TrimSpace(out), err)
+	}
+	return nil
+}
+
+// builtinChains lists, per table, the built-in chains jump rules live in.
+var builtinChains = map[string][]string{
+	"filter": {"INPUT", "FORWARD", "OUTPUT"},
+	"nat":    {"PREROUTING", "OUTPUT", "POSTROUTING"},
+}
+
+// jumpTarget returns the -j target of a rule in `iptables -S` form.
+func jumpTarget(rule string) string {
+	f := strings.Fields(rule)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "-j" || f[i] == "--jump" {
+			return f[i+1]
+		}
+	}
+	return ""
+}
+
+// Cleanup removes every rule and chain the proxy creates: first any rule
+// in a built-in chain that jumps to one of its chains (whatever its exact
+// form, so rules left by older versions go too), then its chains, flushed
+// and deleted in one iptables-restore (falling back to one chain at a time
+// if something else still refers to one). It reports what it removed.
+func (x *Iptables) Cleanup(ctx context.Context) (jumps, chains int, err error) {
+	var errs []error
+	for _, table := range []string{"filter", "nat"} {
+		for _, chain := range builtinChains[table] {
+			rules, err := x.ipt.List(table, chain)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("list %s/%s: %w", table, chain, err))
+				continue
+			}
+			// rules[0] is the policy ("-P CHAIN ACCEPT"), so rule k is
+			// rules[k]. Delete from the bottom so numbers stay valid.
+			for k := len(rules) - 1; k >= 1; k-- {
+				if !OwnedChain(table, jumpTarget(rules[k])) {
+					continue
+				}
+				if err := x.ipt.DeleteById(table, chain, k); err != nil {
+					errs = append(errs, fmt.Errorf("delete %s/%s rule %q: %w", table, chain, rules[k], err))
+					continue
+				}
+				jumps++
+			}
+		}
+	}
+	owned := map[string][]string{}
+	var text bytes.Buffer
+	for _, table := range []string{"filter", "nat"} {
+		all, err := x.ListChains(table)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, c := range all {
+			if OwnedChain(table, c) {
+				owned[table] = append(owned[table], c)
+			}
+		}
+		if len(owned[table]) == 0 {
+			continue
+		}
+		slices.Sort(owned[table])
+		text.WriteString("*" + table + "\n")
+		for _, c := range owned[table] {
+			text.WriteString(":" + c + " - [0:0]\n")
+		}
+		for _, c := range owned[table] {
+			text.WriteString("-X " + c + "\n")
+		}
+		text.WriteString("COMMIT\n")
+	}
+	if text.Len() > 0 {
+		if rerr := x.Restore(ctx, text.Bytes()); rerr == nil {
+			chains = len(owned["filter"]) + len(owned["nat"])
+		} else {
+			x.log.Warn("removing chains in one restore failed; removing them one by one", "err", rerr)
+			// Flush all first, so chains referring to each other can go.
+			for table, cs := range owned {
+				for _, c := range cs {
+					if err := x.ipt.ClearChain(table, c); err != nil {
+						errs = append(errs, fmt.Errorf("flush %s/%s: %w", table, c, err))
+					}
+				}
+			}
+			for table, cs := range owned {
+				for _, c := range cs {
+					if err := x.ipt.DeleteChain(table, c); err != nil {
+						errs = append(errs, fmt.Errorf("delete chain %s/%s: %w", table, c, err))
+						continue
+					}
+					chains++
+				}
+			}
+		}
+	}
+	return jumps, chains, errors.Join(errs...)
+}
