@@ -207,3 +207,16 @@ func (rp *resultPrinter) flush() error {
 	}
 	return rp.p.Print(rp.e.streams.Out, rp.objs, len(rp.objs) == 1)
 }
+
+// readDocsLocal reads -f manifests without contacting the server.
+func readDocsLocal(e *env, ff fileFlags) ([]*unstructured.Unstructured, error) {
+	docs, err := manifest.Read(ff.filenames, ff.recursive, e.streams.In)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*unstructured.Unstructured, len(docs))
+	for i, d := range docs {
+		out[i] = d.Object
+	}
+	return out, nil
+}

@@ -93,9 +93,12 @@ else ~/.kube/config, else /var/lib/minik8s/admin.kubeconfig (written by
 			root.AddCommand(c)
 		}
 	}
-	add("basic", newCreateCommand(e), newGetCommand(e), newDeleteCommand(e))
+	add("basic", newCreateCommand(e), newExposeCommand(e), newGetCommand(e), newEditCommand(e), newDeleteCommand(e), newSetCommand(e))
+	add("deploy", newScaleCommand(e))
 	add("cluster", newClusterInfoCommand(e))
-	add("advanced", newApplyCommand(e), newReplaceCommand(e))
+	add("debug", newDescribeCommand(e))
+	add("advanced", newDiffCommand(e), newApplyCommand(e), newReplaceCommand(e))
+	add("settings", newLabelCommand(e), newAnnotateCommand(e))
 	add("other", newAPIResourcesCommand(e), newVersionCommand(e))
 	root.SetCompletionCommandGroupID("settings")
 	root.SetHelpCommandGroupID("other")
