@@ -92,5 +92,7 @@ func shortDir(t *testing.T, prefix string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Registered first, so it runs last: after containerd's teardown.
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
 	return d
 }

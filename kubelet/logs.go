@@ -111,6 +111,9 @@ func tailOffset(f *os.File, n int64) (int64, error) {
 		return 0, err
 	}
 	size := st.Size()
+	if n == 0 {
+		return size, nil
+	}
 	const chunk = 32 << 10
 	var count int64
 	pos := size
@@ -131,7 +134,7 @@ func tailOffset(f *os.File, n int64) (int64, error) {
 			}
 			// Only full lines (F) count; partial pieces belong to the next.
 			count++
-			if count > n {
+			if count >= n {
 				return pos + i + 1, nil
 			}
 		}
