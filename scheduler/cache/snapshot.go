@@ -19,6 +19,9 @@ const zoneLabel = "topology.kubernetes.io/zone"
 type Snapshot struct {
 	nodeInfoMap  map[string]*framework.NodeInfo
 	nodeInfoList []*framework.NodeInfo
+	// names[i] is nodeInfoList[i]'s name; a fresh slice per rebuild, never
+	// changed afterwards, so it may be kept beyond the cycle.
+	names        []string
 	antiAffinity []*framework.NodeInfo
 	generation   int64
 	nodeSetGen   int64
@@ -53,6 +56,10 @@ func NewSnapshot(nodes []*corev1.Node, pods []*corev1.Pod) *Snapshot {
 // List implements framework.NodeInfoLister.
 func (s *Snapshot) List() []*framework.NodeInfo { return s.nodeInfoList }
 
+// NodeNames are the names of List(), in the same order. The slice is
+// never modified: it may be kept after the cycle.
+func (s *Snapshot) NodeNames() []string { return s.names }
+
 // NumNodes implements framework.NodeInfoLister.
 func (s *Snapshot) NumNodes() int { return len(s.nodeInfoList) }
 
@@ -84,10 +91,12 @@ func (s *Snapshot) rebuildList() {
 	slices.Sort(zones)
 	// Fresh slices: a slice handed out for an earlier cycle stays intact.
 	s.nodeInfoList = make([]*framework.NodeInfo, 0, len(s.nodeInfoMap))
+	s.names = make([]string, 0, len(s.nodeInfoMap))
 	for i := 0; len(s.nodeInfoList) < len(s.nodeInfoMap); i++ {
 		for _, z := range zones {
 			if l := byZone[z]; i < len(l) {
 				s.nodeInfoList = append(s.nodeInfoList, l[i])
+				s.names = append(s.names, l[i].Node().Name)
 			}
 		}
 	}
