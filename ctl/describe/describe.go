@@ -964,3 +964,11 @@ func lastSeen(e corev1.Event) time.Time {
 	}
 	return e.CreationTimestamp.Time
 }
+
+// PodTemplate writes a pod template as the describe reports show it
+// (`rollout history --revision=N` prints one).
+func PodTemplate(w io.Writer, t corev1.PodTemplateSpec) error {
+	o := &out{}
+	o.podTemplate(0, t)
+	return o.flush(w)
+}
