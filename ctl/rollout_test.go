@@ -117,7 +117,7 @@ func TestRollout(t *testing.T) {
 		// The ReplicaSets the deployment controller would have made.
 		for i, img := range []string{"v1", "v2", "v3"} {
 			rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "app-" + img, Labels: map[string]string{"app": "app"},
-				Annotations: map[string]string{appsv1.RevisionAnnotation: []string{"1", "2", "3"}[i]},
+				Annotations:     map[string]string{appsv1.RevisionAnnotation: []string{"1", "2", "3"}[i]},
 				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "app", UID: d.UID, Controller: boolp(true)}}},
 				Spec: appsv1.ReplicaSetSpec{Replicas: int32p(0), Selector: d.Spec.Selector, Template: *d.Spec.Template.DeepCopy()}}
 			rs.Spec.Template.Labels = map[string]string{"app": "app", "pod-template-hash": img}
