@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,8 +50,15 @@ func testClientset(t *testing.T, s *apiservertest.Server) *typed.Clientset {
 // startFakeKubelet runs a kubelet on the fake runtime against a real API
 // server until the test ends.
 func startFakeKubelet(t *testing.T, cs *typed.Clientset, name string) (*Kubelet, *runtime.Fake) {
+	return startFakeKubeletWithClock(t, cs, name, nil)
+}
+
+func startFakeKubeletWithClock(t *testing.T, cs *typed.Clientset, name string, clock Clock) (*Kubelet, *runtime.Fake) {
 	t.Helper()
 	fake := runtime.NewFake()
+	if clock != nil {
+		fake.Now = clock.Now
+	}
 	k, err := New(Config{
 		NodeName:           name,
 		RootDir:            t.TempDir(),
@@ -59,7 +68,7 @@ func startFakeKubelet(t *testing.T, cs *typed.Clientset, name string) (*Kubelet,
 		Labels:             map[string]string{"tier": "test"},
 		SyncInterval:       100 * time.Millisecond,
 		LeaseRenewInterval: time.Second,
-	}, Deps{Client: cs, Runtime: fake, Log: testLog()})
+	}, Deps{Client: cs, Runtime: fake, Log: testLog(), Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,4 +227,152 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// TestKubeletCrashLoopWithFakeClock drives the pod worker's restart
+// decisions with a fake clock: immediate first restart, then 10s, 20s
+// back-offs that pass only when the clock moves.
+func TestKubeletCrashLoopWithFakeClock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and an API server")
+	}
+	s := apiservertest.Start(t)
+	cs := testClientset(t, s)
+	clock := NewFakeClock(time.Now())
+	_, fake := startFakeKubeletWithClock(t, cs, "node-b", clock)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pods := cs.Pods.Namespace("default")
+	if _, err := pods.Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "crashy", Namespace: "default"},
+		Spec:       corev1.PodSpec{NodeName: "node-b", Containers: []corev1.Container{{Name: "app", Image: "minik8s.local/busybox:1.35"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	status := func() corev1.ContainerStatus {
+		p, err := pods.Get(ctx, "crashy", metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) == 0 {
+			return corev1.ContainerStatus{}
+		}
+		return p.Status.ContainerStatuses[0]
+	}
+	var uid string
+	waitFor(t, "running", func() (bool, error) {
+		p, err := pods.Get(ctx, "crashy", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		uid = string(p.UID)
+		return status().State.Running != nil, nil
+	})
+	crash := func() {
+		ids := fake.ContainerIDs(uid, "app")
+		if err := fake.SetExited(ids[len(ids)-1], 1, "Error"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRestarts := func(n int32) {
+		waitFor(t, fmt.Sprintf("restartCount %d", n), func() (bool, error) {
+			st := status()
+			return st.RestartCount == n && st.State.Running != nil, nil
+		})
+	}
+	waitBackoff := func(msg string) {
+		waitFor(t, "CrashLoopBackOff "+msg, func() (bool, error) {
+			w := status().State.Waiting
+			return w != nil && w.Reason == "CrashLoopBackOff" && strings.Contains(w.Message, msg), nil
+		})
+	}
+	crash()
+	waitRestarts(1) // the first restart is immediate
+	crash()
+	waitBackoff("back-off 10s")
+	// The real clock moves, the fake one does not: still backing off.
+	time.Sleep(time.Second)
+	if st := status(); st.RestartCount != 1 || st.State.Waiting == nil {
+		t.Fatalf("restarted before the back-off passed: %+v", st)
+	}
+	clock.Step(10 * time.Second)
+	waitRestarts(2)
+	crash()
+	waitBackoff("back-off 20s")
+	clock.Step(19 * time.Second)
+	time.Sleep(time.Second)
+	if st := status(); st.RestartCount != 2 {
+		t.Fatalf("restarted after 19s of a 20s back-off: %+v", st)
+	}
+	clock.Step(time.Second)
+	waitRestarts(3)
+}
+
+// TestKubeletConfigErrorAndProbes: a missing ConfigMap holds the
+// container in CreateContainerConfigError until it appears; a failing
+// exec liveness probe restarts the container; readiness gates Ready.
+func TestKubeletConfigErrorAndProbes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and an API server")
+	}
+	s := apiservertest.Start(t)
+	cs := testClientset(t, s)
+	_, fake := startFakeKubelet(t, cs, "node-c")
+	var healthy, readyOK atomic.Bool
+	healthy.Store(true)
+	fake.Exec = func(_ string, cmd []string) (*runtime.ExecResult, error) {
+		ok := healthy.Load()
+		if cmd[0] == "ready" {
+			ok = readyOK.Load()
+		}
+		if ok {
+			return &runtime.ExecResult{}, nil
+		}
+		return &runtime.ExecResult{ExitCode: 1}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pods := cs.Pods.Namespace("default")
+	if _, err := pods.Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "cfg", Namespace: "default"},
+		Spec: corev1.PodSpec{NodeName: "node-c", Containers: []corev1.Container{{
+			Name: "app", Image: "minik8s.local/busybox:1.35",
+			Env: []corev1.EnvVar{{Name: "X", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}, Key: "x"}}}},
+			LivenessProbe:  &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"live"}}}, PeriodSeconds: 1, FailureThreshold: 1},
+			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"ready"}}}, PeriodSeconds: 1},
+		}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	get := func() *corev1.Pod {
+		p, _ := pods.Get(ctx, "cfg", metav1.GetOptions{})
+		return p
+	}
+	waitFor(t, "CreateContainerConfigError", func() (bool, error) {
+		p := get()
+		if p == nil || len(p.Status.ContainerStatuses) == 0 {
+			return false, nil
+		}
+		w := p.Status.ContainerStatuses[0].State.Waiting
+		return w != nil && w.Reason == "CreateContainerConfigError" && strings.Contains(w.Message, "settings"), nil
+	})
+	if _, err := cs.ConfigMaps.Namespace("default").Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "settings", Namespace: "default"}, Data: map[string]string{"x": "1"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "running, not ready", func() (bool, error) {
+		p := get()
+		return p != nil && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Running != nil && !podReady(p), nil
+	})
+	readyOK.Store(true)
+	waitFor(t, "ready", func() (bool, error) { p := get(); return p != nil && podReady(p), nil })
+	healthy.Store(false)
+	waitFor(t, "liveness restart", func() (bool, error) {
+		p := get()
+		return p != nil && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount >= 1, nil
+	})
+	healthy.Store(true)
+	waitFor(t, "ready again after the restart", func() (bool, error) {
+		p := get()
+		return p != nil && podReady(p) && p.Status.ContainerStatuses[0].State.Running != nil, nil
+	})
 }
