@@ -98,14 +98,14 @@ func Logger(component string) *slog.Logger {
 
 // Eventually polls cond until it reports true, failing the test after
 // WaitTimeout with what and cond's last error. Errors from cond are not
-// fatal: they usually mean "not yet".
+// fatal: they say why it is "not yet" (and are ignored once ok is true).
 func Eventually(t testing.TB, what string, cond func() (bool, error)) {
 	t.Helper()
 	deadline := time.Now().Add(WaitTimeout)
 	var last error
 	for {
 		ok, err := cond()
-		if ok && err == nil {
+		if ok {
 			return
 		}
 		last = err
