@@ -2,6 +2,7 @@ package framework
 
 import (
 	"fmt"
+	"maps"
 	"sync/atomic"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -175,6 +176,9 @@ type PodInfo struct {
 	RequiredAntiAffinity []AffinityTerm
 	// ControllerUID is the uid of the pod's controller owner ("" if none).
 	ControllerUID types.UID
+	// ControllerKey is "namespace/controller-uid" ("" if no controller):
+	// the key of NodeInfo.ControllerPods.
+	ControllerKey string
 	// ParseErr is set when an affinity term's selector is invalid; such a
 	// pod cannot be scheduled and its terms are ignored for other pods.
 	ParseErr error
@@ -213,6 +217,7 @@ func NewPodInfo(pod *corev1.Pod) *PodInfo {
 	}
 	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
 		pi.ControllerUID = ref.UID
+		pi.ControllerKey = pod.Namespace + "/" + string(ref.UID)
 	}
 	return pi
 }
@@ -315,6 +320,9 @@ type NodeInfo struct {
 	NonZeroRequested Resource
 	// UsedPorts are the host ports claimed by the pods.
 	UsedPorts []HostPort
+	// ControllerPods counts the pods (not being deleted) per
+	// PodInfo.ControllerKey, so spreading scores a node with one lookup.
+	ControllerPods map[string]int32
 	// Generation moves on every change.
 	Generation int64
 }
@@ -360,6 +368,12 @@ func (n *NodeInfo) AddPodInfo(pi *PodInfo) {
 	n.NonZeroRequested.MilliCPU += pi.NonZeroMilliCPU
 	n.NonZeroRequested.Memory += pi.NonZeroMemory
 	n.UsedPorts = append(n.UsedPorts, pi.HostPorts...)
+	if pi.ControllerKey != "" && pi.Pod.DeletionTimestamp == nil {
+		if n.ControllerPods == nil {
+			n.ControllerPods = map[string]int32{}
+		}
+		n.ControllerPods[pi.ControllerKey]++
+	}
 	n.Generation = nextGeneration()
 }
 
@@ -391,6 +405,13 @@ func (n *NodeInfo) RemovePod(pod *corev1.Pod) error {
 	n.Requested.Sub(&pi.Requests)
 	n.NonZeroRequested.MilliCPU -= pi.NonZeroMilliCPU
 	n.NonZeroRequested.Memory -= pi.NonZeroMemory
+	if pi.ControllerKey != "" && pi.Pod.DeletionTimestamp == nil {
+		if c := n.ControllerPods[pi.ControllerKey]; c > 1 {
+			n.ControllerPods[pi.ControllerKey] = c - 1
+		} else {
+			delete(n.ControllerPods, pi.ControllerKey)
+		}
+	}
 	if len(pi.HostPorts) > 0 {
 		n.UsedPorts = n.UsedPorts[:0:0]
 		for _, p := range n.Pods {
@@ -420,6 +441,7 @@ func (n *NodeInfo) Clone() *NodeInfo {
 		Requested:                    n.Requested.Clone(),
 		NonZeroRequested:             n.NonZeroRequested,
 		UsedPorts:                    n.UsedPorts[:len(n.UsedPorts):len(n.UsedPorts)],
+		ControllerPods:               maps.Clone(n.ControllerPods),
 		Generation:                   n.Generation,
 	}
 }

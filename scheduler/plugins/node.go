@@ -111,9 +111,12 @@ func (TaintToleration) PreScore(_ context.Context, state *framework.CycleState, 
 // Score counts the node's PreferNoSchedule taints the pod does not
 // tolerate; NormalizeScore turns "fewest" into the best score.
 func (TaintToleration) Score(_ context.Context, state *framework.CycleState, _ *framework.PodInfo, ni *framework.NodeInfo) (int64, *framework.Status) {
+	taints := ni.Node().Spec.Taints
+	if len(taints) == 0 {
+		return 0, nil
+	}
 	tols, _ := framework.ReadAs[[]corev1.Toleration](state, taintTolerationStateKey)
 	var n int64
-	taints := ni.Node().Spec.Taints
 	for i := range taints {
 		if taints[i].Effect == corev1.TaintEffectPreferNoSchedule && !toleratedBy(&taints[i], tols) {
 			n++

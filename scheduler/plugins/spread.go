@@ -3,6 +3,7 @@ package plugins
 import (
 	"context"
 	"math"
+	"slices"
 
 	"github.com/minik8s/minik8s/scheduler/framework"
 )
@@ -45,13 +46,7 @@ func (OwnerSpread) PreScore(_ context.Context, state *framework.CycleState, pod 
 // Score counts the pods on the node with the same controller, in the same
 // namespace, that are not being deleted.
 func (OwnerSpread) Score(_ context.Context, _ *framework.CycleState, pod *framework.PodInfo, ni *framework.NodeInfo) (int64, *framework.Status) {
-	var n int64
-	for _, p := range ni.Pods {
-		if p.ControllerUID == pod.ControllerUID && p.Pod.Namespace == pod.Pod.Namespace && p.Pod.DeletionTimestamp == nil {
-			n++
-		}
-	}
-	return n, nil
+	return int64(ni.ControllerPods[pod.ControllerKey]), nil
 }
 
 // NormalizeScore turns counts into scores: 100 for the emptiest node
@@ -59,35 +54,51 @@ func (OwnerSpread) Score(_ context.Context, _ *framework.CycleState, pod *framew
 func (OwnerSpread) NormalizeScore(_ context.Context, state *framework.CycleState, _ *framework.PodInfo, scores []int64) *framework.Status {
 	nodes, _ := framework.ReadAs[[]*framework.NodeInfo](state, ownerSpreadKey)
 	var maxNode int64
-	zones := map[string]int64{}
-	haveZones := len(nodes) == len(scores)
-	for i, s := range scores {
+	for _, s := range scores {
 		maxNode = max(maxNode, s)
-		if haveZones {
-			if z, ok := nodes[i].Node().Labels[ZoneLabel]; ok {
-				zones[z] += s
-			}
+	}
+	// Zones are few: a short list searched linearly beats a map here.
+	var zones []zoneCount
+	zoneIdx := make([]int, len(scores)) // index into zones, -1 = no zone
+	for i := range scores {
+		zoneIdx[i] = -1
+		if len(nodes) != len(scores) {
+			continue
 		}
+		z, ok := nodes[i].Node().Labels[ZoneLabel]
+		if !ok {
+			continue
+		}
+		j := slices.IndexFunc(zones, func(c zoneCount) bool { return c.zone == z })
+		if j < 0 {
+			j = len(zones)
+			zones = append(zones, zoneCount{zone: z})
+		}
+		zones[j].count += scores[i]
+		zoneIdx[i] = j
 	}
 	var maxZone int64
 	for _, c := range zones {
-		maxZone = max(maxZone, c)
+		maxZone = max(maxZone, c.count)
 	}
 	for i, s := range scores {
 		f := float64(framework.MaxNodeScore)
 		if maxNode > 0 {
 			f = float64(framework.MaxNodeScore) * float64(maxNode-s) / float64(maxNode)
 		}
-		if len(zones) > 0 {
-			if z, ok := nodes[i].Node().Labels[ZoneLabel]; ok {
-				zf := float64(framework.MaxNodeScore)
-				if maxZone > 0 {
-					zf = float64(framework.MaxNodeScore) * float64(maxZone-zones[z]) / float64(maxZone)
-				}
-				f = f*(1-zoneWeight) + zf*zoneWeight
+		if j := zoneIdx[i]; j >= 0 {
+			zf := float64(framework.MaxNodeScore)
+			if maxZone > 0 {
+				zf = float64(framework.MaxNodeScore) * float64(maxZone-zones[j].count) / float64(maxZone)
 			}
+			f = f*(1-zoneWeight) + zf*zoneWeight
 		}
 		scores[i] = int64(math.Round(f))
 	}
 	return nil
+}
+
+type zoneCount struct {
+	zone  string
+	count int64
 }
