@@ -350,7 +350,9 @@ ctl create secret generic db-user-pass --from-literal=username=admin --from-lite
 	cmd := &cobra.Command{
 		Use:   "secret",
 		Short: "Create a secret (subcommand: generic)",
-		Args:  cobra.NoArgs,
+		Example: examples(`
+ctl create secret generic db --from-literal=password=s3cret`),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return usageError(cmd, "name the kind of secret: `ctl create secret generic NAME ...`")
 		},

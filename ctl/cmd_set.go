@@ -19,7 +19,9 @@ func newSetCommand(e *env) *cobra.Command {
 		Use:   "set SUBCOMMAND",
 		Short: "Set specific features on objects",
 		Long:  "Change one aspect of existing objects. Subcommands: image.",
-		Args:  cobra.NoArgs,
+		Example: examples(`
+ctl set image deployment/web web=minik8s.local/web:v2`),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return usageError(cmd, "name what to set, e.g. `ctl set image deployment/web web=nginx:1.16.1`")
 		},

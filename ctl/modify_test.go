@@ -212,6 +212,32 @@ func TestDescribeLabelScaleEditDiff(t *testing.T) {
 		}
 	})
 
+	t.Run("patch", func(t *testing.T) {
+		h := h.at(t)
+		if out := h.ok("patch", "deployment", "web", "-p", `{"spec":{"replicas":3}}`); out != "deployment.apps/web patched\n" {
+			t.Errorf("patch: %q", out)
+		}
+		h.ok("patch", "deploy/web", "-p", "spec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: minik8s.local/web:v9\n")
+		d, _ := h.cs.Deployments.Namespace("team").Get(ctx, "web", metav1.GetOptions{})
+		if *d.Spec.Replicas != 3 || d.Spec.Template.Spec.Containers[0].Image != "minik8s.local/web:v9" || len(d.Spec.Template.Spec.Containers[0].Env) != 2 {
+			t.Errorf("after patches: replicas %d, container %+v", *d.Spec.Replicas, d.Spec.Template.Spec.Containers[0])
+		}
+		h.ok("patch", "svc", "web-np", "--type=json", "-p", `[{"op":"replace","path":"/spec/type","value":"ClusterIP"}]`)
+		svc, _ := h.cs.Services.Namespace("team").Get(ctx, "web-np", metav1.GetOptions{})
+		if svc.Spec.Type != corev1.ServiceTypeClusterIP {
+			t.Errorf("json patch: type %s", svc.Spec.Type)
+		}
+		h.ok("patch", "deploy", "web", "--subresource=status", "--type=merge", "-p", `{"status":{"observedGeneration":42}}`)
+		d, _ = h.cs.Deployments.Namespace("team").Get(ctx, "web", metav1.GetOptions{})
+		if d.Status.ObservedGeneration != 42 {
+			t.Errorf("status patch: observedGeneration %d", d.Status.ObservedGeneration)
+		}
+		wantContains(t, "unknown field", h.fails("patch", "deploy", "web", "--type=merge", "-p", `{"spec":{"replicaz":1}}`), "replicaz")
+		wantContains(t, "bad patch", h.fails("patch", "deploy", "web", "-p", `{"spec":`), "not valid JSON or YAML")
+		h.ok("patch", "deploy", "web", "-p", `{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"minik8s.local/web:v1"}]}}}}`)
+		h.ok("patch", "deploy", "web", "--type=merge", "-p", `{"spec":{"replicas":2}}`)
+	})
+
 	t.Run("diff", func(t *testing.T) {
 		h := h.at(t)
 		// Same as live: no output, exit 0.

@@ -97,7 +97,7 @@ else ~/.kube/config, else /var/lib/minik8s/admin.kubeconfig (written by
 	add("deploy", newRolloutCommand(e), newScaleCommand(e))
 	add("cluster", newClusterInfoCommand(e))
 	add("debug", newDescribeCommand(e), newLogsCommand(e), newExecCommand(e), newPortForwardCommand(e))
-	add("advanced", newDiffCommand(e), newApplyCommand(e), newReplaceCommand(e))
+	add("advanced", newDiffCommand(e), newApplyCommand(e), newPatchCommand(e), newReplaceCommand(e))
 	add("settings", newLabelCommand(e), newAnnotateCommand(e))
 	add("other", newAPIResourcesCommand(e), newVersionCommand(e))
 	root.SetCompletionCommandGroupID("settings")
