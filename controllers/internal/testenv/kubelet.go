@@ -96,6 +96,36 @@ func (k *FakeKubelet) Stop(node string) {
 	k.alive[node] = false
 }
 
+// Resume brings a stopped node back: heartbeats start again and it
+// reports Ready, as a restarted kubelet does.
+func (k *FakeKubelet) Resume(node string) error {
+	k.mu.Lock()
+	k.alive[node] = true
+	k.mu.Unlock()
+	for range 10 {
+		n, err := k.cs.Nodes.Get(k.e.Ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		now := metav1.Now()
+		var conds []corev1.NodeCondition
+		for _, c := range n.Status.Conditions {
+			if c.Type != corev1.NodeReady {
+				conds = append(conds, c)
+			}
+		}
+		n.Status.Conditions = append(conds, corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue,
+			Reason: "KubeletReady", LastHeartbeatTime: now, LastTransitionTime: now})
+		if _, err = k.cs.Nodes.UpdateStatus(k.e.Ctx, n, metav1.UpdateOptions{}); err == nil {
+			return k.renew(k.e.Ctx, node)
+		}
+		if !apierrors.IsConflict(err) {
+			return err
+		}
+	}
+	return fmt.Errorf("resume %s: conflicts", node)
+}
+
 // Resync re-examines every pod (after Ready changed).
 func (k *FakeKubelet) Resync() {
 	pods, _ := k.pods.List(nil)
