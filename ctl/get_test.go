@@ -185,6 +185,8 @@ func TestGetAndInfo(t *testing.T) {
 		}
 		wantContains(t, "no type", h.fails("get"), "you must specify the type of resource")
 		wantContains(t, "bad flag", h.fails("get", "pods", "--bogus"), "unknown flag: --bogus", "See 'ctl get --help' for usage.")
+		wantContains(t, "no kubeconfig", h.fails("get", "pods", "--kubeconfig", "/nonexistent/config"),
+			"kubeconfig /nonexistent/config", "make up")
 	})
 
 	t.Run("watch", func(t *testing.T) {
