@@ -48,7 +48,31 @@ func (s *Server) bootstrap(ctx context.Context, firstIP net.IP) error {
 			Ports:     []corev1.EndpointPort{{Name: "https", Port: int32(s.opts.SecurePort), Protocol: corev1.ProtocolTCP}},
 		}},
 	}
-	return s.ensure(ctx, "endpoints", ep)
+	if err := s.ensure(ctx, "endpoints", ep); err != nil {
+		return err
+	}
+	return s.reconcileEndpoints(ctx, ep)
+}
+
+// reconcileEndpoints points an existing kubernetes Endpoints at this
+// server: a previous run may have listened on another address or port.
+// An unchanged object is not rewritten.
+func (s *Server) reconcileEndpoints(ctx context.Context, ep *corev1.Endpoints) error {
+	res := s.api.Lookup("", "v1", "endpoints")
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	want := ep.DeepCopy()
+	s.api.Scheme.Default(want)
+	err := s.stores[res].GuaranteedUpdate(ctx, res.Key(want.Namespace, want.Name), res.New(), nil,
+		func(cur runtime.Object) (runtime.Object, error) {
+			e := cur.(*corev1.Endpoints)
+			e.Subsets = want.Subsets
+			return e, nil
+		})
+	if err != nil {
+		return fmt.Errorf("updating endpoints %s/%s: %w", want.Namespace, want.Name, err)
+	}
+	return nil
 }
 
 // ensure creates obj through the normal create pipeline (defaults,
