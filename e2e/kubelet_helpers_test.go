@@ -23,7 +23,7 @@ var (
 
 // needKubeletDeps skips unless we are root with containerd, runc, ctr, the
 // CNI plugins and busybox-static installed (hack/install-deps).
-func needKubeletDeps(t *testing.T) {
+func needKubeletDeps(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("kubelet e2e tests need root")
@@ -41,7 +41,7 @@ func needKubeletDeps(t *testing.T) {
 }
 
 // testImages builds the local images once per test binary.
-func testImages(t *testing.T) []string {
+func testImages(t testing.TB) []string {
 	t.Helper()
 	kubeletImagesOnce.Do(func() {
 		dir := filepath.Join(os.TempDir(), "minik8s-e2e-images")
@@ -56,7 +56,7 @@ func testImages(t *testing.T) []string {
 // startContainerd runs a private containerd for one test node, with the
 // local images imported, and tears it down (sandboxes, mounts, bridge)
 // when the test ends. dir must be short: it holds the unix socket.
-func startContainerd(t *testing.T, dir, podCIDR string) *runtime.Containerd {
+func startContainerd(t testing.TB, dir, podCIDR string) *runtime.Containerd {
 	t.Helper()
 	needKubeletDeps(t)
 	imgs := testImages(t)
@@ -86,7 +86,7 @@ func startContainerd(t *testing.T, dir, podCIDR string) *runtime.Containerd {
 
 // shortDir makes a short temp dir (unix socket paths are limited to 108
 // bytes, and t.TempDir names are long).
-func shortDir(t *testing.T, prefix string) string {
+func shortDir(t testing.TB, prefix string) string {
 	t.Helper()
 	d, err := os.MkdirTemp("/tmp", prefix)
 	if err != nil {

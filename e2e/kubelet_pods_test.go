@@ -65,7 +65,7 @@ func newKubeletEnv(t *testing.T, node, podCIDR string) *kubeletEnv {
 	}
 	dir := shortDir(t, "mkn")
 	// Runs after containerd's teardown has removed every container.
-	t.Cleanup(func() { removeCgroups("/minik8s-e2e/" + node) })
+	t.Cleanup(func() { removeCgroups("/minik8s-e2e", node) })
 	e.rootDir = dir + "/kubelet"
 	e.ctd = startContainerd(t, dir+"/ctd", podCIDR)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -129,7 +129,8 @@ func (e *kubeletEnv) startKubelet() {
 
 // removeCgroups removes the (empty) cgroup directories the test's pods
 // used, deepest first, in every hierarchy.
-func removeCgroups(rel string) {
+func removeCgroups(top, node string) {
+	rel := top + "/" + node
 	hier, _ := os.ReadDir("/sys/fs/cgroup")
 	for _, h := range hier {
 		base := "/sys/fs/cgroup/" + h.Name()
@@ -143,7 +144,7 @@ func removeCgroups(rel string) {
 		for i := len(dirs) - 1; i >= 0; i-- {
 			_ = os.Remove(dirs[i])
 		}
-		_ = os.Remove(base + "/minik8s-e2e")
+		_ = os.Remove(base + top)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 	"github.com/minik8s/minik8s/kubelet/runtime"
 )
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	level := slog.LevelWarn
 	if os.Getenv("MINIK8S_TEST_LOG") != "" {
 		level = slog.LevelDebug

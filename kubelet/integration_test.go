@@ -12,6 +12,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
@@ -239,7 +240,7 @@ func TestKubeletCrashLoopWithFakeClock(t *testing.T) {
 	s := apiservertest.Start(t)
 	cs := testClientset(t, s)
 	clock := NewFakeClock(time.Now())
-	_, fake := startFakeKubeletWithClock(t, cs, "node-b", clock)
+	k, fake := startFakeKubeletWithClock(t, cs, "node-b", clock)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	pods := cs.Pods.Namespace("default")
@@ -292,16 +293,22 @@ func TestKubeletCrashLoopWithFakeClock(t *testing.T) {
 	if st := status(); st.RestartCount != 1 || st.State.Waiting == nil {
 		t.Fatalf("restarted before the back-off passed: %+v", st)
 	}
-	clock.Step(10 * time.Second)
+	// Moving the fake clock fires no real timer; poke the worker as the
+	// back-off timer would.
+	step := func(d time.Duration) {
+		clock.Step(d)
+		k.wake(types.UID(uid))
+	}
+	step(10 * time.Second)
 	waitRestarts(2)
 	crash()
 	waitBackoff("back-off 20s")
-	clock.Step(19 * time.Second)
+	step(19 * time.Second)
 	time.Sleep(time.Second)
 	if st := status(); st.RestartCount != 2 {
 		t.Fatalf("restarted after 19s of a 20s back-off: %+v", st)
 	}
-	clock.Step(time.Second)
+	step(time.Second)
 	waitRestarts(3)
 }
 

@@ -55,9 +55,13 @@ type Config struct {
 	// CgroupRoot is the cgroupfs parent of pod cgroups, e.g. /minik8s/node-1;
 	// "" lets the runtime choose.
 	CgroupRoot string
-	// SyncInterval is how often each pod worker re-checks its containers
-	// (the kubelet's PLEG relist period).
+	// SyncInterval is how often the runtime is relisted (one list of the
+	// node's sandboxes and containers); a pod whose containers changed is
+	// synced at once.
 	SyncInterval time.Duration
+	// ResyncInterval is how often each pod is synced even without changes
+	// (for probes' verdicts, projected ConfigMaps and Secrets).
+	ResyncInterval time.Duration
 	// NodeStatusUpdateFrequency is how often node status is computed; it is
 	// written when it changed, or every NodeStatusReportFrequency anyway.
 	NodeStatusUpdateFrequency time.Duration
@@ -82,6 +86,12 @@ func (c *Config) Defaults() {
 	}
 	if c.SyncInterval == 0 {
 		c.SyncInterval = time.Second
+	}
+	if c.ResyncInterval == 0 {
+		c.ResyncInterval = 10 * time.Second
+	}
+	if c.ResyncInterval < c.SyncInterval {
+		c.ResyncInterval = c.SyncInterval
 	}
 	if c.NodeStatusUpdateFrequency == 0 {
 		c.NodeStatusUpdateFrequency = 10 * time.Second
@@ -287,7 +297,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	k.log.Info("kubelet running", "nodeIP", k.nodeIP, "podCIDR", k.cfg.PodCIDR)
 
 	var loops sync.WaitGroup
-	for _, loop := range []func(context.Context){k.leaseLoop, k.nodeStatusLoop, k.housekeepingLoop, k.eventLoop} {
+	for _, loop := range []func(context.Context){k.leaseLoop, k.nodeStatusLoop, k.housekeepingLoop, k.eventLoop, k.relistLoop} {
 		loops.Add(1)
 		go func() {
 			defer loops.Done()
@@ -449,6 +459,56 @@ func (k *Kubelet) cleanupOrphans(ctx context.Context) {
 			k.log.Info("cleaning up pod that is gone from the API", "pod", ns+"/"+name, "uid", uid)
 			k.ensureWorker(uid, ns, name)
 		}
+	}
+}
+
+// relistLoop lists the node's sandboxes and containers every SyncInterval
+// and wakes the workers of pods whose runtime state changed (a container
+// exited, say): one list per node instead of one per pod.
+func (k *Kubelet) relistLoop(ctx context.Context) {
+	last := map[string]string{}
+	t := time.NewTicker(k.cfg.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		sel := map[string]string{krt.LabelNode: k.cfg.NodeName}
+		sbs, err := k.rt.ListPodSandbox(lctx, &runtimeapi.PodSandboxFilter{LabelSelector: sel})
+		var cs []*runtimeapi.Container
+		if err == nil {
+			cs, err = k.rt.ListContainers(lctx, &runtimeapi.ContainerFilter{LabelSelector: sel})
+		}
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				k.log.Warn("relisting the runtime failed", "err", err)
+			}
+			continue
+		}
+		now := map[string]string{}
+		for _, sb := range sbs {
+			uid := sb.Labels[krt.LabelPodUID]
+			now[uid] += "s" + sb.Id + sb.State.String()
+		}
+		for _, c := range cs {
+			uid := c.Labels[krt.LabelPodUID]
+			now[uid] += "c" + c.Id + c.State.String()
+		}
+		for uid, fp := range now {
+			if last[uid] != fp {
+				k.wake(types.UID(uid))
+			}
+		}
+		for uid := range last {
+			if _, ok := now[uid]; !ok {
+				k.wake(types.UID(uid))
+			}
+		}
+		last = now
 	}
 }
 

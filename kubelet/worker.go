@@ -235,8 +235,13 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool, error) {
 		return 0, false, nil
 	}
 	w.gc(ctx, pod, state)
-	if next <= 0 || next > k.cfg.SyncInterval {
-		next = k.cfg.SyncInterval
+	if pending(status) {
+		// Something is on its way (a container being created, a sandbox
+		// getting its IP): look again soon.
+		next = min(positive(next, k.cfg.SyncInterval), k.cfg.SyncInterval)
+	}
+	if next <= 0 || next > k.cfg.ResyncInterval {
+		next = k.cfg.ResyncInterval
 	}
 	return next, false, nil
 }
@@ -688,6 +693,31 @@ func (w *podWorker) gc(ctx context.Context, pod *corev1.Pod, state *podState) {
 		}
 	}
 	_ = pod
+}
+
+// pending reports whether a pod is still coming up: not every container
+// is running or settled in a waiting reason that has its own timer.
+func pending(st corev1.PodStatus) bool {
+	if st.Phase == corev1.PodPending && len(st.InitContainerStatuses) > 0 {
+		return true
+	}
+	for _, c := range st.ContainerStatuses {
+		if c.State.Running != nil || c.State.Terminated != nil {
+			continue
+		}
+		if c.State.Waiting != nil && c.State.Waiting.Reason == "CrashLoopBackOff" {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+func positive(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 func shortID(id string) string {
