@@ -330,3 +330,27 @@ func TestDeleteDeploymentPropagation(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestScaleCompleteDeployment(t *testing.T) {
+	e, k := start(t)
+	k.Run()
+	ns := e.Namespace("scale")
+	create(t, e, ns, newDeployment("web", 3, v1))
+	waitComplete(t, e, ns, "web", v1)
+	for _, n := range []int32{6, 2, 0, 4} {
+		update(t, e, ns, "web", func(d *appsv1.Deployment) { d.Spec.Replicas = ptr(n) })
+		testenv.Eventually(t, fmt.Sprintf("scaled to %d", n), func() (bool, error) {
+			rss, err := replicaSets(e, ns)
+			if err != nil || len(rss) != 1 {
+				return false, err
+			}
+			pods, err := activePods(e, ns, "web")
+			d, derr := e.CS.Deployments.Namespace(ns).Get(e.Ctx, "web", metav1.GetOptions{})
+			if err != nil || derr != nil {
+				return false, err
+			}
+			return *rss[0].Spec.Replicas == n && rss[0].Annotations[appsv1.DesiredReplicasAnnotation] == fmt.Sprint(n) &&
+				len(pods) == int(n) && d.Status.AvailableReplicas == n && d.Status.ObservedGeneration == d.Generation, nil
+		})
+	}
+}

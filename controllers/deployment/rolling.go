@@ -72,18 +72,37 @@ func NewReplicas(desired, maxSurge int32, newRS Replicas, old []Replicas) int32 
 }
 
 // OldReplicas is the old ReplicaSets' sizes (old ordered oldest first)
-// for the next step of a rolling update. First each drops its unavailable
-// replicas, which costs no availability; then available replicas go,
-// oldest ReplicaSet first, while the available pods of all ReplicaSets
-// stay at least desired-maxUnavailable.
+// for the next step of a rolling update, in two moves as in Kubernetes:
+//
+//  1. Unavailable old replicas go first, as they cost no availability —
+//     but only as far as the pods left still cover desired-maxUnavailable
+//     plus the new ReplicaSet's unavailable ones, so a rollout to a broken
+//     template does not sweep away old pods that are merely slow to start.
+//  2. Available old replicas go, oldest ReplicaSet first, while the
+//     available pods of all ReplicaSets stay at least
+//     desired-maxUnavailable.
 func OldReplicas(desired, maxUnavailable int32, newRS Replicas, old []Replicas) []int32 {
+	minAvailable := desired - maxUnavailable
 	out := make([]int32, len(old))
+	total := newRS.Spec
+	for i, r := range old {
+		out[i] = r.Spec
+		total += r.Spec
+	}
+	cleanup := total - minAvailable - (newRS.Spec - newRS.Available)
+	for i, r := range old {
+		if cleanup <= 0 {
+			break
+		}
+		cut := min(cleanup, out[i]-min(out[i], r.Available))
+		out[i] -= cut
+		cleanup -= cut
+	}
 	available := newRS.Available
 	for i, r := range old {
-		out[i] = min(r.Spec, r.Available)
-		available += min(r.Spec, r.Available)
+		available += min(out[i], r.Available)
 	}
-	budget := available - (desired - maxUnavailable)
+	budget := available - minAvailable
 	for i := range out {
 		if budget <= 0 {
 			break

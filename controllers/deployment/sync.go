@@ -559,8 +559,10 @@ func (c *Controller) syncOnly(ctx context.Context, s *state) error {
 	if err != nil {
 		return err
 	}
-	if err := c.scaleProportionally(ctx, s, newRS); err != nil {
-		return err
+	if c.isScalingEvent(s) {
+		if err := c.scaleProportionally(ctx, s, newRS); err != nil {
+			return err
+		}
 	}
 	newRS = c.newReplicaSet(s)
 	if s.d.Spec.Paused {

@@ -40,6 +40,7 @@ const UserAgent = "kube-controller-manager"
 // Manager is one controller-manager replica.
 type Manager struct {
 	opts     Options
+	base     *slog.Logger // handed to controllers, which add their own component
 	log      *slog.Logger
 	cs       *typed.Clientset
 	registry *prometheus.Registry
@@ -71,6 +72,7 @@ func New(opts Options, log *slog.Logger) (*Manager, error) {
 	_, _ = rand.Read(suffix)
 	m := &Manager{
 		opts:     opts,
+		base:     log,
 		log:      log.With("component", "controller-manager"),
 		cs:       cs,
 		registry: prometheus.NewRegistry(),
@@ -159,7 +161,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		RenewDeadline:   m.opts.RenewDeadline,
 		RetryPeriod:     m.opts.RetryPeriod,
 		ReleaseOnCancel: m.opts.ReleaseOnCancel,
-		Logger:          m.log,
+		Logger:          m.base,
 		OnStartedLeading: func(ctx context.Context) {
 			m.leading.Store(true)
 			defer m.leading.Store(false)
@@ -185,15 +187,15 @@ func (m *Manager) Run(ctx context.Context) error {
 // until ctx ends.
 func (m *Manager) runControllers(ctx context.Context) error {
 	enabled, _ := m.opts.Enabled()
-	f := informer.NewFactory(m.cs.REST, informer.FactoryOptions{ResyncPeriod: m.opts.ResyncPeriod, Logger: m.log})
+	f := informer.NewFactory(m.cs.REST, informer.FactoryOptions{ResyncPeriod: m.opts.ResyncPeriod, Logger: m.base})
 	opts := func() controllers.Options {
-		return controllers.Options{Logger: m.log, Registerer: m.registry}
+		return controllers.Options{Logger: m.base, Registerer: m.registry}
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	recorder := func(component string) events.Recorder {
 		b := events.NewBroadcaster(events.Config{Sink: events.ClientSink(m.cs.Events), Component: component,
-			Instance: m.identity, Logger: m.log})
+			Instance: m.identity, Logger: m.base})
 		wg.Go(func() { b.Run(ctx) })
 		return b.Recorder()
 	}
