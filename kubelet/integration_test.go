@@ -383,3 +383,55 @@ func TestKubeletConfigErrorAndProbes(t *testing.T) {
 		return p != nil && podReady(p) && p.Status.ContainerStatuses[0].State.Running != nil, nil
 	})
 }
+
+// TestKubeletImagePullErrors: a failing pull shows ErrImagePull, then
+// ImagePullBackOff; once the image can be pulled the pod runs.
+func TestKubeletImagePullErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and an API server")
+	}
+	s := apiservertest.Start(t)
+	cs := testClientset(t, s)
+	clock := NewFakeClock(time.Now())
+	k, fake := startFakeKubeletWithClock(t, cs, "node-d", clock)
+	fake.SetPullError("registry.example/app:v1", fmt.Errorf("no route to registry"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pods := cs.Pods.Namespace("default")
+	p, err := pods.Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "pull", Namespace: "default"},
+		Spec:       corev1.PodSpec{NodeName: "node-d", Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:v1"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reason := func() string {
+		p, err := pods.Get(ctx, "pull", metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Waiting == nil {
+			return ""
+		}
+		return p.Status.ContainerStatuses[0].State.Waiting.Reason
+	}
+	waitFor(t, "ErrImagePull or ImagePullBackOff", func() (bool, error) {
+		r := reason()
+		return r == "ErrImagePull" || r == "ImagePullBackOff", nil
+	})
+	k.wake(p.UID)
+	waitFor(t, "ImagePullBackOff", func() (bool, error) { return reason() == "ImagePullBackOff", nil })
+	fake.SetPullError("registry.example/app:v1", nil)
+	clock.Step(10 * time.Second)
+	k.wake(p.UID)
+	waitFor(t, "running after a good pull", func() (bool, error) {
+		p, err := pods.Get(ctx, "pull", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning, err
+	})
+	calls := 0
+	for _, c := range fake.Calls() {
+		if c == "PullImage registry.example/app:v1" {
+			calls++
+		}
+	}
+	if calls != 2 {
+		t.Errorf("pulled %d times, want 2 (one failure, one success after the back-off)", calls)
+	}
+}
