@@ -66,6 +66,11 @@ func deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 			return nil, apierrors.NewBadRequest("orphanDependents and propagationPolicy cannot both be set")
 		}
 	}
+	for _, v := range opts.DryRun {
+		if v != metav1.DryRunAll {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("dryRun: unsupported value %q: the only supported value is All", v))
+		}
+	}
 	if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds < 0 {
 		zero := int64(0) // Kubernetes treats negative as "now"
 		opts.GracePeriodSeconds = &zero
@@ -82,6 +87,7 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request, res *registry.Resou
 	if err != nil {
 		return err
 	}
+	dryRun = dryRun || len(opts.DryRun) > 0 // client-go sends it in DeleteOptions
 	out, err := a.deleteOne(r.Context(), res, ri.Namespace, ri.Name, opts, dryRun)
 	if err != nil {
 		return err
@@ -220,6 +226,7 @@ func (a *API) deleteCollection(w http.ResponseWriter, r *http.Request, res *regi
 	if err != nil {
 		return err
 	}
+	dryRun = dryRun || len(opts.DryRun) > 0 // client-go sends it in DeleteOptions
 	pred, err := a.predicate(r, res, ri)
 	if err != nil {
 		return err
