@@ -158,8 +158,14 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A second transport, so bindings do not queue behind the watches.
+	writes, err := typed.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
 	cfg := Config{
 		Client:                   cs,
+		WriteClient:              writes,
 		SchedulerName:            o.SchedulerName,
 		PercentageOfNodesToScore: o.PercentageOfNodesToScore,
 		Parallelism:              o.Parallelism,

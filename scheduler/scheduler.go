@@ -26,7 +26,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultBindAddress      = "127.0.0.1:10259"
-	DefaultMaxBindsInFlight = 64
+	DefaultMaxBindsInFlight = 256
 	// DefaultLeaseName is the Lease (in kube-system) schedulers elect
 	// their leader with.
 	DefaultLeaseName = "minik8s-scheduler"
@@ -42,6 +42,12 @@ const (
 type Config struct {
 	// Client talks to the API server.
 	Client *typed.Clientset
+	// WriteClient, if set, carries the bindings, status updates and
+	// events, on its own connection: over HTTP/2 every request to a host
+	// shares one connection, and a busy watch stream on it delays the
+	// writes. Build it from the same rest.Config as Client (each
+	// typed.NewForConfig gets its own transport). Nil: Client.
+	WriteClient *typed.Clientset
 	// Informers is a shared informer factory (all namespaces, no
 	// filters). Nil: the scheduler makes and starts its own.
 	Informers *informer.Factory
@@ -63,7 +69,7 @@ type Config struct {
 	// AssumedPodTTL is how long a bound pod may stay unconfirmed by the
 	// informer before the cache forgets it (default 30s).
 	AssumedPodTTL time.Duration
-	// MaxBindsInFlight bounds concurrent binding requests (default 64).
+	// MaxBindsInFlight bounds concurrent binding requests (default 256).
 	MaxBindsInFlight int
 	// Recorder receives Scheduled and FailedScheduling events. Nil: the
 	// scheduler writes core/v1 Events through Client itself.
@@ -94,7 +100,7 @@ type Scheduler struct {
 	name      string
 	identity  string
 	log       *slog.Logger
-	client    *typed.Clientset
+	client    *typed.Clientset // writes (status)
 	fw        *framework.Framework
 	cache     *cache.Cache
 	queue     *queue.PriorityQueue
@@ -127,6 +133,9 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("scheduler: Config.Client is required")
 	}
+	if cfg.WriteClient == nil {
+		cfg.WriteClient = cfg.Client
+	}
 	if cfg.SchedulerName == "" {
 		cfg.SchedulerName = corev1.DefaultSchedulerName
 	}
@@ -147,7 +156,7 @@ func New(cfg Config) (*Scheduler, error) {
 	fw := cfg.Framework
 	if fw == nil {
 		var err error
-		fw, err = framework.New(plugins.DefaultConfig(cfg.Client.Pods, cfg.Parallelism))
+		fw, err = framework.New(plugins.DefaultConfig(cfg.WriteClient.Pods, cfg.Parallelism))
 		if err != nil {
 			return nil, fmt.Errorf("scheduler: %w", err)
 		}
@@ -157,7 +166,7 @@ func New(cfg Config) (*Scheduler, error) {
 		name:     cfg.SchedulerName,
 		identity: cfg.Identity,
 		log:      log,
-		client:   cfg.Client,
+		client:   cfg.WriteClient,
 		fw:       fw,
 		cache:    cache.New(cfg.AssumedPodTTL, nil, log),
 		snapshot: cache.NewEmptySnapshot(),
@@ -173,7 +182,7 @@ func New(cfg Config) (*Scheduler, error) {
 	})
 	s.recorder = cfg.Recorder
 	if s.recorder == nil {
-		s.apiEvents = newAPIEventRecorder(cfg.Client.Events, cfg.SchedulerName, cfg.Identity, log)
+		s.apiEvents = newAPIEventRecorder(cfg.WriteClient.Events, cfg.SchedulerName, cfg.Identity, log)
 		s.recorder = s.apiEvents
 	}
 	s.metrics = newMetrics(s)
@@ -323,4 +332,17 @@ func numFeasibleNodesToFind(percentage int32, numAll int) int {
 		pct = max(50-numAll/125, minFeasibleNodesPercentageToFind)
 	}
 	return max(numAll*pct/100, minFeasibleNodesToFind)
+}
+
+// Stats is a point-in-time view of the scheduler's cache and queue.
+type Stats struct {
+	Synced  bool
+	Leading bool
+	Cache   cache.Stats
+	Queue   queue.Counts
+}
+
+// Stats reports the cache and queue sizes (for tools and tests).
+func (s *Scheduler) Stats() Stats {
+	return Stats{Synced: s.synced.Load(), Leading: s.leading.Load(), Cache: s.cache.Stats(), Queue: s.queue.Counts()}
 }

@@ -9,9 +9,10 @@ import (
 	"github.com/minik8s/minik8s/scheduler/framework"
 )
 
-// zoneLabel orders the node list: nodes of different zones alternate, so
-// that a cycle that looks at only part of the nodes still sees every zone.
-const zoneLabel = "topology.kubernetes.io/zone"
+// zoneLabel (framework.ZoneLabel) orders the node list: nodes of
+// different zones alternate, so that a cycle that looks at only part of
+// the nodes still sees every zone.
+const zoneLabel = framework.ZoneLabel
 
 // Snapshot is a copy of the cache for one scheduling cycle: plugins read it
 // while the cache keeps changing. Only the scheduling loop updates it
@@ -80,7 +81,7 @@ func (s *Snapshot) Get(name string) (*framework.NodeInfo, error) {
 func (s *Snapshot) rebuildList() {
 	byZone := map[string][]*framework.NodeInfo{}
 	for _, ni := range s.nodeInfoMap {
-		z := ni.Node().Labels[zoneLabel]
+		z := ni.Zone
 		byZone[z] = append(byZone[z], ni)
 	}
 	zones := make([]string, 0, len(byZone))

@@ -2,7 +2,8 @@ package framework
 
 import (
 	"fmt"
-	"maps"
+	"hash/maphash"
+	"slices"
 	"sync/atomic"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -176,9 +177,12 @@ type PodInfo struct {
 	RequiredAntiAffinity []AffinityTerm
 	// ControllerUID is the uid of the pod's controller owner ("" if none).
 	ControllerUID types.UID
-	// ControllerKey is "namespace/controller-uid" ("" if no controller):
-	// the key of NodeInfo.ControllerPods.
-	ControllerKey string
+	// ControllerHash identifies the pair (namespace, controller uid); 0
+	// when there is no controller. NodeInfo counts pods by it, so
+	// spreading scores a node with a short scan over integers instead of
+	// string map lookups (a 64-bit hash collision would only blur a soft
+	// score).
+	ControllerHash uint64
 	// ParseErr is set when an affinity term's selector is invalid; such a
 	// pod cannot be scheduled and its terms are ignored for other pods.
 	ParseErr error
@@ -217,7 +221,7 @@ func NewPodInfo(pod *corev1.Pod) *PodInfo {
 	}
 	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
 		pi.ControllerUID = ref.UID
-		pi.ControllerKey = pod.Namespace + "/" + string(ref.UID)
+		pi.ControllerHash = controllerHash(pod.Namespace, ref.UID)
 	}
 	return pi
 }
@@ -321,8 +325,14 @@ type NodeInfo struct {
 	// UsedPorts are the host ports claimed by the pods.
 	UsedPorts []HostPort
 	// ControllerPods counts the pods (not being deleted) per
-	// PodInfo.ControllerKey, so spreading scores a node with one lookup.
-	ControllerPods map[string]int32
+	// PodInfo.ControllerHash.
+	ControllerPods []ControllerCount
+	// Copied from the node at SetNode, so hot filters and scores need not
+	// chase the Node pointer: spec.unschedulable, spec.taints and the
+	// topology.kubernetes.io/zone label ("" if none).
+	Unschedulable bool
+	Taints        []corev1.Taint
+	Zone          string
 	// Generation moves on every change.
 	Generation int64
 }
@@ -348,6 +358,9 @@ func (n *NodeInfo) Node() *corev1.Node {
 func (n *NodeInfo) SetNode(node *corev1.Node) {
 	n.node = node
 	n.Allocatable = NewResource(node.Status.Allocatable)
+	n.Unschedulable = node.Spec.Unschedulable
+	n.Taints = node.Spec.Taints
+	n.Zone = node.Labels[ZoneLabel]
 	n.Generation = nextGeneration()
 }
 
@@ -355,6 +368,7 @@ func (n *NodeInfo) SetNode(node *corev1.Node) {
 func (n *NodeInfo) RemoveNode() {
 	n.node = nil
 	n.Allocatable = Resource{}
+	n.Unschedulable, n.Taints, n.Zone = false, nil, ""
 	n.Generation = nextGeneration()
 }
 
@@ -368,11 +382,8 @@ func (n *NodeInfo) AddPodInfo(pi *PodInfo) {
 	n.NonZeroRequested.MilliCPU += pi.NonZeroMilliCPU
 	n.NonZeroRequested.Memory += pi.NonZeroMemory
 	n.UsedPorts = append(n.UsedPorts, pi.HostPorts...)
-	if pi.ControllerKey != "" && pi.Pod.DeletionTimestamp == nil {
-		if n.ControllerPods == nil {
-			n.ControllerPods = map[string]int32{}
-		}
-		n.ControllerPods[pi.ControllerKey]++
+	if pi.ControllerHash != 0 && pi.Pod.DeletionTimestamp == nil {
+		n.addControllerPod(pi.ControllerHash, 1)
 	}
 	n.Generation = nextGeneration()
 }
@@ -405,12 +416,8 @@ func (n *NodeInfo) RemovePod(pod *corev1.Pod) error {
 	n.Requested.Sub(&pi.Requests)
 	n.NonZeroRequested.MilliCPU -= pi.NonZeroMilliCPU
 	n.NonZeroRequested.Memory -= pi.NonZeroMemory
-	if pi.ControllerKey != "" && pi.Pod.DeletionTimestamp == nil {
-		if c := n.ControllerPods[pi.ControllerKey]; c > 1 {
-			n.ControllerPods[pi.ControllerKey] = c - 1
-		} else {
-			delete(n.ControllerPods, pi.ControllerKey)
-		}
+	if pi.ControllerHash != 0 && pi.Pod.DeletionTimestamp == nil {
+		n.addControllerPod(pi.ControllerHash, -1)
 	}
 	if len(pi.HostPorts) > 0 {
 		n.UsedPorts = n.UsedPorts[:0:0]
@@ -420,6 +427,61 @@ func (n *NodeInfo) RemovePod(pod *corev1.Pod) error {
 	}
 	n.Generation = nextGeneration()
 	return nil
+}
+
+// ControllerCount is how many pods of one controller run on a node.
+type ControllerCount struct {
+	Hash  uint64
+	Count int32
+}
+
+// ControllerPodCount is the number of pods on the node with the given
+// PodInfo.ControllerHash.
+func (n *NodeInfo) ControllerPodCount(hash uint64) int32 {
+	for _, c := range n.ControllerPods {
+		if c.Hash == hash {
+			return c.Count
+		}
+	}
+	return 0
+}
+
+// addControllerPod changes a count, copying the slice first: snapshots
+// share it with earlier clones.
+func (n *NodeInfo) addControllerPod(hash uint64, delta int32) {
+	out := make([]ControllerCount, 0, len(n.ControllerPods)+1)
+	found := false
+	for _, c := range n.ControllerPods {
+		if c.Hash == hash {
+			found = true
+			c.Count += delta
+			if c.Count <= 0 {
+				continue
+			}
+		}
+		out = append(out, c)
+	}
+	if !found && delta > 0 {
+		out = append(out, ControllerCount{Hash: hash, Count: delta})
+	}
+	n.ControllerPods = out
+}
+
+// ZoneLabel is the well-known node label naming a node's zone.
+const ZoneLabel = "topology.kubernetes.io/zone"
+
+var controllerSeed = maphash.MakeSeed()
+
+func controllerHash(namespace string, uid types.UID) uint64 {
+	var h maphash.Hash
+	h.SetSeed(controllerSeed)
+	h.WriteString(namespace)
+	h.WriteByte('/')
+	h.WriteString(string(uid))
+	if v := h.Sum64(); v != 0 {
+		return v
+	}
+	return 1
 }
 
 // deleteAt returns s without element i in a fresh array, leaving s intact.
@@ -441,7 +503,10 @@ func (n *NodeInfo) Clone() *NodeInfo {
 		Requested:                    n.Requested.Clone(),
 		NonZeroRequested:             n.NonZeroRequested,
 		UsedPorts:                    n.UsedPorts[:len(n.UsedPorts):len(n.UsedPorts)],
-		ControllerPods:               maps.Clone(n.ControllerPods),
+		ControllerPods:               slices.Clone(n.ControllerPods),
+		Unschedulable:                n.Unschedulable,
+		Taints:                       n.Taints,
+		Zone:                         n.Zone,
 		Generation:                   n.Generation,
 	}
 }

@@ -24,7 +24,7 @@ func (NodeUnschedulable) Name() string { return NodeUnschedulableName }
 
 // Filter implements framework.FilterPlugin.
 func (NodeUnschedulable) Filter(_ context.Context, _ *framework.CycleState, pod *framework.PodInfo, ni *framework.NodeInfo) *framework.Status {
-	if !ni.Node().Spec.Unschedulable {
+	if !ni.Unschedulable {
 		return nil
 	}
 	if toleratedBy(&unschedulableTaint, pod.Pod.Spec.Tolerations) {
@@ -80,7 +80,7 @@ func (TaintToleration) Name() string { return TaintTolerationName }
 
 // Filter implements framework.FilterPlugin.
 func (TaintToleration) Filter(_ context.Context, _ *framework.CycleState, pod *framework.PodInfo, ni *framework.NodeInfo) *framework.Status {
-	taints := ni.Node().Spec.Taints
+	taints := ni.Taints
 	for i := range taints {
 		t := &taints[i]
 		if t.Effect != corev1.TaintEffectNoSchedule && t.Effect != corev1.TaintEffectNoExecute {
@@ -111,7 +111,7 @@ func (TaintToleration) PreScore(_ context.Context, state *framework.CycleState, 
 // Score counts the node's PreferNoSchedule taints the pod does not
 // tolerate; NormalizeScore turns "fewest" into the best score.
 func (TaintToleration) Score(_ context.Context, state *framework.CycleState, _ *framework.PodInfo, ni *framework.NodeInfo) (int64, *framework.Status) {
-	taints := ni.Node().Spec.Taints
+	taints := ni.Taints
 	if len(taints) == 0 {
 		return 0, nil
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // ZoneLabel is the well-known node label naming a node's zone.
-const ZoneLabel = "topology.kubernetes.io/zone"
+const ZoneLabel = framework.ZoneLabel
 
 // zoneWeight is how much of the spread score the zone spread makes up when
 // nodes have zones: 2/3, as in Kubernetes' default spreading.
@@ -36,7 +36,7 @@ func (OwnerSpread) Name() string { return OwnerSpreadName }
 // PreScore remembers the scored nodes (for the zone totals); Skip for pods
 // without a controller.
 func (OwnerSpread) PreScore(_ context.Context, state *framework.CycleState, pod *framework.PodInfo, nodes []*framework.NodeInfo) *framework.Status {
-	if pod.ControllerUID == "" {
+	if pod.ControllerHash == 0 {
 		return framework.NewStatus(framework.Skip)
 	}
 	state.Write(ownerSpreadKey, nodes)
@@ -46,7 +46,7 @@ func (OwnerSpread) PreScore(_ context.Context, state *framework.CycleState, pod 
 // Score counts the pods on the node with the same controller, in the same
 // namespace, that are not being deleted.
 func (OwnerSpread) Score(_ context.Context, _ *framework.CycleState, pod *framework.PodInfo, ni *framework.NodeInfo) (int64, *framework.Status) {
-	return int64(ni.ControllerPods[pod.ControllerKey]), nil
+	return int64(ni.ControllerPodCount(pod.ControllerHash)), nil
 }
 
 // NormalizeScore turns counts into scores: 100 for the emptiest node
@@ -65,8 +65,8 @@ func (OwnerSpread) NormalizeScore(_ context.Context, state *framework.CycleState
 		if len(nodes) != len(scores) {
 			continue
 		}
-		z, ok := nodes[i].Node().Labels[ZoneLabel]
-		if !ok {
+		z := nodes[i].Zone
+		if z == "" {
 			continue
 		}
 		j := slices.IndexFunc(zones, func(c zoneCount) bool { return c.zone == z })
