@@ -168,6 +168,42 @@ func TestIntegrationServiceAllocation(t *testing.T) {
 		}
 	})
 
+	t.Run("updates allocate and keep node ports", func(t *testing.T) {
+		cur, err := svcs.Create(ctx, itService("alloc-upd"), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Spec.Type = corev1.ServiceTypeNodePort
+		cur, err = svcs.Update(ctx, cur, metav1.UpdateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p0 := cur.Spec.Ports[0].NodePort
+		if p0 < 30000 || p0 > 32767 {
+			t.Fatalf("ClusterIP -> NodePort: nodePort %d", p0)
+		}
+		cur.Spec.Ports = append(cur.Spec.Ports, corev1.ServicePort{Name: "extra", Port: 90, TargetPort: intstr.FromInt32(90)})
+		cur, err = svcs.Update(ctx, cur, metav1.UpdateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur.Spec.Ports[0].NodePort != p0 || cur.Spec.Ports[1].NodePort == 0 || cur.Spec.Ports[1].NodePort == p0 {
+			t.Fatalf("adding a port: nodePorts %d,%d (first was %d)", cur.Spec.Ports[0].NodePort, cur.Spec.Ports[1].NodePort, p0)
+		}
+		// Moving to a node port another Service holds is refused, and
+		// the Service keeps the one it had.
+		other, err := svcs.Get(ctx, "alloc-np3", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Spec.Ports[0].NodePort = other.Spec.Ports[0].NodePort
+		_, err = svcs.Update(ctx, cur, metav1.UpdateOptions{})
+		st := itWantStatus(t, err, 422, metav1.StatusReasonInvalid)
+		itWantField(t, st, "spec.ports[0].nodePort")
+		_, err = svcs.Create(ctx, itNodePortService("alloc-steal", p0), metav1.CreateOptions{})
+		itWantStatus(t, err, 422, metav1.StatusReasonInvalid)
+	})
+
 	t.Run("failed creates leak nothing", func(t *testing.T) {
 		// The same name again: allocation happens, the write fails with
 		// AlreadyExists, and the allocation must be given back.
