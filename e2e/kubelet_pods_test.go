@@ -67,6 +67,14 @@ func newKubeletEnv(t *testing.T, node, podCIDR string) *kubeletEnv {
 	// Runs after containerd's teardown has removed every container.
 	t.Cleanup(func() { removeCgroups("/minik8s-e2e", node) })
 	e.rootDir = dir + "/kubelet"
+	// Secret and memory volumes of pods still running at the end are
+	// tmpfs mounts the kubelet keeps (as Kubernetes does); unmount them
+	// before the directory goes.
+	t.Cleanup(func() {
+		if err := runtime.UnmountUnder(e.rootDir); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
 	e.ctd = startContainerd(t, dir+"/ctd", podCIDR)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -426,11 +434,13 @@ func TestKubeletConfigMapAndSecret(t *testing.T) {
 				VolumeMounts: []corev1.VolumeMount{
 					{Name: "config", MountPath: "/etc/app"},
 					{Name: "secret", MountPath: "/etc/secret"},
+					{Name: "cache", MountPath: "/cache"},
 				},
 			}},
 			Volumes: []corev1.Volume{
 				{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "app-config"}}}},
 				{Name: "secret", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db"}}},
+				{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
 			},
 		},
 	})
@@ -456,6 +466,13 @@ func TestKubeletConfigMapAndSecret(t *testing.T) {
 	out, _ = e.exec("cfg", "app", "sh", "-c", "cat /etc/app/greeting; echo; cat /etc/secret/password")
 	if out != "hello\ns3cret" {
 		t.Errorf("files: %q", out)
+	}
+	// Secrets and memory-backed emptyDirs are tmpfs, never on disk.
+	mounts, _ := e.exec("cfg", "app", "cat", "/proc/mounts")
+	for _, m := range []string{" /etc/secret tmpfs ", " /cache tmpfs "} {
+		if !strings.Contains(mounts, m) {
+			t.Errorf("no %q in /proc/mounts:\n%s", m, mounts)
+		}
 	}
 	cm, err := e.cs.ConfigMaps.Namespace("default").Get(ctx, "app-config", metav1.GetOptions{})
 	if err != nil {

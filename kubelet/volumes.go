@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -59,6 +60,15 @@ func (k *Kubelet) setupVolumes(pod *corev1.Pod) error {
 			if err := os.MkdirAll(dir, 0o777); err != nil {
 				return fmt.Errorf("volume %q: %w", v.Name, err)
 			}
+			if v.EmptyDir.Medium == corev1.StorageMediumMemory {
+				opts := ""
+				if v.EmptyDir.SizeLimit != nil && !v.EmptyDir.SizeLimit.IsZero() {
+					opts = "size=" + strconv.FormatInt(v.EmptyDir.SizeLimit.Value(), 10)
+				}
+				if err := mountTmpfs(dir, opts); err != nil {
+					return fmt.Errorf("volume %q: %w", v.Name, err)
+				}
+			}
 			_ = os.Chmod(dir, 0o777)
 		case v.HostPath != nil:
 			if err := prepareHostPath(v.HostPath); err != nil {
@@ -75,6 +85,13 @@ func (k *Kubelet) setupVolumes(pod *corev1.Pod) error {
 		case v.Secret != nil:
 			files, err := k.secretFiles(pod, v.Secret)
 			if err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			// Secrets live in memory only, as in Kubernetes.
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			if err := mountTmpfs(dir, ""); err != nil {
 				return fmt.Errorf("volume %q: %w", v.Name, err)
 			}
 			if err := writeAtomic(dir, files); err != nil {
@@ -333,12 +350,56 @@ func (k *Kubelet) mountsFor(pod *corev1.Pod, c *corev1.Container) ([]*runtimeapi
 	return mounts, nil
 }
 
-// cleanupPodDirs removes a pod's volumes, termination logs and log files.
+// mountTmpfs mounts a tmpfs on dir unless one is there already.
+func mountTmpfs(dir, opts string) error {
+	if mountPoints(dir)[dir] {
+		return nil
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, opts); err != nil {
+		return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
+	}
+	return nil
+}
+
+// mountPoints returns the mount points at or below dir.
+func mountPoints(dir string) map[string]bool {
+	out := map[string]bool{}
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			out[f[4]] = true
+		}
+	}
+	return out
+}
+
+// cleanupPodDirs unmounts a pod's tmpfs volumes and removes its volumes,
+// termination logs and log files.
 func (k *Kubelet) cleanupPodDirs(uid, logDir string) error {
 	if k.cfg.Hollow {
 		return nil
 	}
-	errs := []error{os.RemoveAll(k.podDir(uid))}
+	var errs []error
+	points := mountPoints(k.podDir(uid))
+	var list []string
+	for p := range points {
+		list = append(list, p)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(list)))
+	for _, p := range list {
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
+		}
+	}
+	if len(errs) > 0 {
+		// Never RemoveAll through a mount we could not unmount.
+		return errors.Join(errs...)
+	}
+	errs = append(errs, os.RemoveAll(k.podDir(uid)))
 	if logDir != "" {
 		errs = append(errs, os.RemoveAll(logDir))
 	}

@@ -374,7 +374,7 @@ func (c *Containerd) Teardown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	c.Stop()
-	errs = append(errs, unmountUnder(c.opts.Dir))
+	errs = append(errs, UnmountUnder(c.opts.Dir))
 	if out, err := exec.CommandContext(ctx, "ip", "link", "del", c.opts.Bridge).CombinedOutput(); err != nil &&
 		!strings.Contains(string(out), "Cannot find device") {
 		errs = append(errs, fmt.Errorf("delete bridge %s: %w: %s", c.opts.Bridge, err, out))
@@ -382,8 +382,8 @@ func (c *Containerd) Teardown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// unmountUnder lazily unmounts every mount point below dir, deepest first.
-func unmountUnder(dir string) error {
+// UnmountUnder lazily unmounts every mount point below dir, deepest first.
+func UnmountUnder(dir string) error {
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return err
