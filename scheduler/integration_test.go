@@ -25,6 +25,7 @@ import (
 	"github.com/minik8s/minik8s/scheduler"
 	"github.com/minik8s/minik8s/scheduler/framework"
 	st "github.com/minik8s/minik8s/scheduler/internal/schedtest"
+	"github.com/minik8s/minik8s/scheduler/plugins"
 )
 
 // env is a real API server on a real embedded etcd, a clientset, and
@@ -681,4 +682,49 @@ func TestSchedulerNameAndBoundPods(t *testing.T) {
 		t.Errorf("mine on %s; n1 is full with pre-bound", p.Spec.NodeName)
 	}
 	e.staysUnbound("default", "other", 300*time.Millisecond)
+}
+
+// flakyBinder fails the first fail bindings, then binds for real.
+type flakyBinder struct {
+	real plugins.BindingClient
+	mu   sync.Mutex
+	fail int
+}
+
+func (f *flakyBinder) Bind(ctx context.Context, b *corev1.Binding, opts metav1.CreateOptions) error {
+	f.mu.Lock()
+	failNow := f.fail > 0
+	if failNow {
+		f.fail--
+	}
+	f.mu.Unlock()
+	if failNow {
+		return apierrors.NewServiceUnavailable("injected binding failure")
+	}
+	return f.real.Bind(ctx, b, opts)
+}
+
+// TestFailedBindingIsForgottenAndRetried: a node with room for exactly one
+// pod; the first binding fails. Unless the scheduler forgets the assumed
+// pod, the retry finds the node full and the pod never binds.
+func TestFailedBindingIsForgottenAndRetried(t *testing.T) {
+	e := newEnv(t)
+	binder := &flakyBinder{real: e.cs.Pods, fail: 1}
+	fw, err := framework.New(framework.Config{
+		Plugins: append(plugins.Default(binder)[:9:9], plugins.DefaultBinder{Client: binder}),
+		Weights: plugins.DefaultWeights(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.startScheduler(func(c *scheduler.Config) { c.Framework = fw })
+	e.createNode(st.Node("only", "1", "1Gi", 1))
+	p := e.createPod(st.Pod("default", "retried", st.Container("1", "1Gi")))
+	ev := e.waitEvent(p, "FailedScheduling", "binding rejected: plugin DefaultBinder: bind pod default/retried to node only: injected binding failure")
+	if ev.Type != corev1.EventTypeWarning {
+		t.Errorf("event type %q", ev.Type)
+	}
+	if got := e.waitBound("default", "retried"); got.Spec.NodeName != "only" {
+		t.Errorf("bound to %s", got.Spec.NodeName)
+	}
 }

@@ -219,9 +219,22 @@ func TestSnapshotCopiesOnlyChangedNodes(t *testing.T) {
 
 	// A pod added to the cache after the snapshot does not leak into the
 	// snapshot's slices through shared arrays.
-	c.AddPod(st.Pod("ns", "y", st.OnNode("b")))
+	owned := st.Pod("ns", "y", st.OnNode("b"), st.OwnedBy("rs"))
+	c.AddPod(owned)
 	if _, n := requested(t, snap, "b"); n != 1 {
 		t.Errorf("snapshot of b sees %d pods before the update", n)
+	}
+	hash := framework.NewPodInfo(owned).ControllerHash
+	if b, _ := snap.Get("b"); b.ControllerPodCount(hash) != 0 {
+		t.Error("snapshot of b counts a controller pod added after it was taken")
+	}
+	c.UpdateSnapshot(snap)
+	if b, _ := snap.Get("b"); b.ControllerPodCount(hash) != 1 {
+		t.Errorf("b counts %d pods of the controller, want 1", b.ControllerPodCount(hash))
+	}
+	c.RemovePod(owned)
+	if b, _ := snap.Get("b"); b.ControllerPodCount(hash) != 1 {
+		t.Error("removing from the cache changed the snapshot")
 	}
 
 	c.AddNode(st.Node("d", "4", "8Gi", 10))
