@@ -2,6 +2,7 @@ package manager
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -59,6 +60,23 @@ func TestValidate(t *testing.T) {
 		tt.mutate(&o)
 		if err := o.Validate(); (err != nil) != tt.bad {
 			t.Errorf("%s: Validate = %v, want error %v", fmt.Sprint(o.LeaseDuration, o.RenewDeadline, o.NodeMonitorGracePeriod), err, tt.bad)
+		}
+	}
+}
+
+func TestCommandRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--controllers=*,cronjob"},
+		{"--log-level=loud"},
+		{"--leader-elect-lease-duration=1s", "--leader-elect-renew-deadline=2s"},
+		{"unexpected-argument"},
+	} {
+		cmd := NewCommand("controller-manager")
+		cmd.SetArgs(args)
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		if err := cmd.Execute(); err == nil {
+			t.Errorf("%v: accepted", args)
 		}
 	}
 }
