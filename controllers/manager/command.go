@@ -47,7 +47,13 @@ leader stops its controllers and hands the Lease over.
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			// cmd.Context() lets an all-in-one binary stop the manager with
+			// the rest; a signal stops a standalone one.
+			parent := cmd.Context()
+			if parent == nil {
+				parent = context.Background()
+			}
+			ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			m, err := New(opts, log)
 			if err != nil {
