@@ -63,10 +63,14 @@ and node ports reach its ready endpoints, like kube-proxy in iptables mode:
   KUBE-MARK-MASQ / KUBE-POSTROUTING   masquerade off-cluster and hairpin traffic
   filter KUBE-SERVICES / KUBE-EXTERNAL-SERVICES   REJECT services without endpoints
 
-Every sync renders the whole state and applies it in one atomic
-"iptables-restore --noflush". Changes are coalesced (at most one sync per
---min-sync-period) and a full resync every --sync-period restores rules removed
-by hand. Type LoadBalancer is served like NodePort; its status.loadBalancer
+Every sync renders the whole state and writes the chains that differ from what
+is in the kernel in one atomic "iptables-restore --noflush" (an endpoint change
+rewrites one KUBE-SVC chain and its KUBE-SEP chains). Changes are coalesced (at
+most one sync per --min-sync-period); a full resync at start and every
+--sync-period reads the rules back with iptables-save and repairs whatever
+differs, so rules removed by hand come back. A rewrite of more than 4000 rules
+(the first sync of a large cluster) is split: service chains first, then one
+final restore of KUBE-SERVICES/KUBE-NODEPORTS that switches traffic atomically. Type LoadBalancer is served like NodePort; its status.loadBalancer
 stays empty (there is no load balancer). externalTrafficPolicy/
 internalTrafficPolicy Local are not implemented (treated as Cluster).
 

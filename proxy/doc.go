@@ -8,12 +8,15 @@
 //   - model.go turns Services and Endpoints into ServicePorts (one per
 //     service port, with its ready endpoints), hash.go names their chains
 //     (KUBE-SVC-<hash>, KUBE-SEP-<hash>);
-//   - render.go renders the whole desired state as iptables-restore text
-//     (nat and filter tables), with no I/O, so it is golden-tested;
-//   - iptables.go applies that text in one `iptables-restore --noflush`
-//     call, keeps the jump rules from the built-in chains in place with
-//     go-iptables, flushes stale UDP conntrack entries and removes
-//     everything on --cleanup;
+//   - render.go renders the whole desired state, chain by chain (nat and
+//     filter tables), with no I/O, so it is golden-tested;
+//   - plan.go compares it with the kernel's chains (read back with
+//     iptables-save) or with what the last sync applied, and writes only
+//     the chains that differ, as iptables-restore --noflush input;
+//   - iptables.go applies that in one `iptables-restore --noflush` call
+//     (a very large rewrite is split, see Plan), keeps the jump rules from
+//     the built-in chains in place with go-iptables, flushes stale UDP
+//     conntrack entries and removes everything on --cleanup;
 //   - proxier.go runs the loop: informers trigger syncs, which are
 //     rate-limited and coalesced (runner.go), with a periodic full resync;
 //     it serves /metrics and /healthz.

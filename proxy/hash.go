@@ -11,10 +11,10 @@ const (
 	sepChainPrefix = "KUBE-SEP-"
 )
 
-// chainHash is the first 16 characters of the base32 encoding of the
+// nameHash is the first 16 characters of the base32 encoding of the
 // SHA-256 of s: stable across restarts and nodes, short enough for
 // iptables' 28-character chain names.
-func chainHash(s string) string {
+func nameHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return base32.StdEncoding.EncodeToString(sum[:])[:16]
 }
@@ -22,11 +22,11 @@ func chainHash(s string) string {
 // ServiceChainName is the KUBE-SVC chain of one service port, named by
 // "namespace/name:port" and protocol (lower case), like kube-proxy.
 func ServiceChainName(servicePortName, protocol string) string {
-	return svcChainPrefix + chainHash(servicePortName+protocol)
+	return svcChainPrefix + nameHash(servicePortName+protocol)
 }
 
 // EndpointChainName is the KUBE-SEP chain of one endpoint ("ip:port") of a
 // service port.
 func EndpointChainName(servicePortName, protocol, endpoint string) string {
-	return sepChainPrefix + chainHash(servicePortName+protocol+endpoint)
+	return sepChainPrefix + nameHash(servicePortName+protocol+endpoint)
 }

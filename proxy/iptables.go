@@ -132,13 +132,32 @@ func (x *Iptables) Restore(ctx context.Context, text []byte) error {
 	return nil
 }
 
+// Save returns `iptables-save` output (every table).
+func (x *Iptables) Save(ctx context.Context) ([]byte, error) {
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "iptables-save")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("iptables-save: %s: %w", strings.TrimSpace(stderr.String()), err)
+	}
+	return out, nil
+}
+
 // EnsureJumps puts the jump rules from the built-in chains into place if
 // any is missing (new rules go to the top). The chains they jump to must
-// exist, so call it after a successful Restore.
-func (x *Iptables) EnsureJumps() (added int, err error) {
+// exist, so call it after a successful Restore. saved, if not nil, is
+// parsed iptables-save output: rules found there are not probed again.
+func (x *Iptables) EnsureJumps(saved map[string]map[string][]string) (added int, err error) {
 	// Insert bottom-up so rules of one chain end up in jumpRules order.
 	for i := len(jumpRules) - 1; i >= 0; i-- {
 		j := jumpRules[i]
+		if saved != nil {
+			want := ruleHash("-A " + j.chain + " " + strings.Join(j.spec, " "))
+			if slices.ContainsFunc(saved[j.table][j.chain], func(l string) bool { return ruleHash(l) == want }) {
+				continue
+			}
+		}
 		ok, err := x.ipt.Exists(j.table, j.chain, j.spec...)
 		if err != nil {
 			return added, fmt.Errorf("check jump %s/%s -> %s: %w", j.table, j.chain, j.spec[len(j.spec)-1], err)

@@ -91,13 +91,32 @@ func applierServices(ns string) ([]*corev1.Service, []*corev1.Endpoints) {
 	return services, endpoints
 }
 
+// kernelSync does what a full sync does: read the kernel, plan against
+// it, apply, ensure the jumps. It returns the plan and the jumps added.
+func kernelSync(ctx context.Context, x *Iptables, ports []*ServicePort, opts RenderOptions, batch int) (*Rules, *Plan, int, error) {
+	text, err := x.Save(ctx)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	saved := ParseSave(text)
+	rules := Render(ports, opts)
+	plan := rules.Plan(ChainHashes(saved), batch)
+	for _, r := range plan.Restores {
+		if err := x.Restore(ctx, r); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	added, err := x.EnsureJumps(saved)
+	return rules, plan, added, err
+}
+
 func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
 	netns := proxytest.Netns(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ns := fmt.Sprintf("applier-%d", time.Now().UnixNano())
 	services, endpoints := applierServices(ns)
-	opts := RenderOptions{ClusterCIDR: netipPrefix(t, "10.244.0.0/16")}
+	opts := RenderOptions{ClusterCIDR: netipPrefix(t, "10.244.0.0/16"), RandomFully: true}
 
 	var x *Iptables
 	run := func(f func() error) {
@@ -111,7 +130,7 @@ func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
 	proxytest.Exec(t, netns, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
 	proxytest.Exec(t, netns, "iptables", "-t", "nat", "-N", "KUBE-SOMETHING-ELSE")
 
-	// First sync.
+	// First sync: everything is new.
 	ports, _ := BuildServicePorts(services, endpoints)
 	var first *Rules
 	run(func() error {
@@ -119,24 +138,33 @@ func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
 		if x, err = NewIptables(testLogger()); err != nil {
 			return err
 		}
-		existing, err := x.ListChains("nat")
+		rules, plan, added, err := kernelSync(ctx, x, ports, opts, 0)
 		if err != nil {
 			return err
 		}
-		first = Render(ports, opts, existing)
-		if err := x.Restore(ctx, first.Text); err != nil {
-			return err
-		}
-		added, err := x.EnsureJumps()
-		if err != nil {
-			return err
+		first = rules
+		if plan.Written != len(rules.Chains) || plan.Created != len(rules.Chains) || len(plan.Restores) != 1 {
+			return fmt.Errorf("first sync wrote %d chains (%d created) in %d restores, want all %d created in 1", plan.Written, plan.Created, len(plan.Restores), len(rules.Chains))
 		}
 		if added != len(jumpRules) {
-			return fmt.Errorf("first EnsureJumps added %d rules, want %d", added, len(jumpRules))
+			return fmt.Errorf("first sync added %d jump rules, want %d", added, len(jumpRules))
 		}
-		// Idempotent: nothing to add the second time.
-		if added, err = x.EnsureJumps(); err != nil || added != 0 {
-			return fmt.Errorf("second EnsureJumps added %d rules (err %v), want 0", added, err)
+		// Read back, the kernel's rules hash like ours: a second full sync
+		// finds nothing to write and no jump to add.
+		_, plan, added, err = kernelSync(ctx, x, ports, opts, 0)
+		if err != nil {
+			return err
+		}
+		if plan.Written != 0 || len(plan.Restores) != 0 || added != 0 {
+			var diff []string
+			text, _ := x.Save(ctx)
+			kernel := ChainHashes(ParseSave(text))
+			for _, c := range rules.Chains {
+				if kernel[c.Key()] != c.hash {
+					diff = append(diff, c.Key())
+				}
+			}
+			return fmt.Errorf("an unchanged full sync wrote %d chains, added %d jumps; chains reading back differently: %v", plan.Written, added, diff)
 		}
 		return nil
 	})
@@ -156,7 +184,7 @@ func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
 	}
 	web := ServiceChainName(ns+"/web:http", "tcp")
 	mustContain(t, "cluster IP jump", rulesOf(nat, ChainServices), "-d 10.96.0.10/32", "--dport 80", "-j "+web)
-	mustContain(t, "fan-out", rulesOf(nat, web), "--mode random", "--probability 0.333", "-j KUBE-SEP-")
+	mustContain(t, "fan-out", rulesOf(nat, web), "--mode random", "--probability 0.33333333349", "-j KUBE-SEP-")
 	if n := len(rulesOf(nat, web)); n != 4 {
 		t.Errorf("%s has %d rules, want 4 (masquerade + 3 endpoints)", web, n)
 	}
@@ -169,6 +197,7 @@ func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
 	mustContain(t, "affinity", rulesOf(nat, ServiceChainName(ns+"/sticky", "tcp")), "--rcheck", "--seconds 10800")
 	mustContain(t, "udp", rulesOf(nat, EndpointChainName(ns+"/dns:dns", "udp", "10.244.1.2:53")), "-p udp", "--to-destination 10.244.1.2:53")
 	mustContain(t, "masquerade", rulesOf(nat, ChainPostrouting), "-j MASQUERADE")
+	mustContain(t, "mark", rulesOf(nat, ChainMarkMasq), "--set-xmark 0x4000/0x4000")
 	mustContain(t, "nat PREROUTING jump", rulesOf(nat, "PREROUTING"), "-j "+ChainServices)
 	mustContain(t, "nat OUTPUT jump", rulesOf(nat, "OUTPUT"), "-j "+ChainServices)
 	mustContain(t, "nat POSTROUTING jump", rulesOf(nat, "POSTROUTING"), "-j "+ChainPostrouting)
@@ -186,8 +215,9 @@ func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
 		t.Fatalf("chain %s leaked into the host's network namespace", web)
 	}
 
-	// Second sync: "web" is gone and "sticky" lost an endpoint. Their
-	// chains go, in the same restore.
+	// Second sync, planned against what was applied (a change-triggered
+	// sync): "web" is gone and "sticky" lost an endpoint. Only the chains
+	// that differ are written; the dead ones go in the same restore.
 	services2 := []*corev1.Service{}
 	for _, s := range services {
 		if s.Name != "web" {
@@ -205,15 +235,21 @@ func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
 		}
 	}
 	ports2, _ := BuildServicePorts(services2, endpoints2)
-	var second *Rules
+	second := Render(ports2, opts)
+	plan2 := second.Plan(first.Hashes(), 0)
 	run(func() error {
-		existing, err := x.ListChains("nat")
-		if err != nil {
-			return err
+		for _, r := range plan2.Restores {
+			if err := x.Restore(ctx, r); err != nil {
+				return err
+			}
 		}
-		second = Render(ports2, opts, existing)
-		return x.Restore(ctx, second.Text)
+		return nil
 	})
+	// KUBE-SERVICES (web's rule gone) and sticky's SVC chain (one fan-out
+	// rule fewer) changed; nothing else.
+	if plan2.Written != 2 || len(plan2.Restores) != 1 {
+		t.Errorf("second sync wrote %d chains in %d restores, want 2 in 1:\n%s", plan2.Written, len(plan2.Restores), plan2.Restores)
+	}
 	nat = iptablesSave(t, netns, "nat")
 	natChains = chainsOf(nat)
 	gone := []string{web, sep,
@@ -223,8 +259,8 @@ func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
 		if natChains[c] {
 			t.Errorf("stale chain %s survived the second sync", c)
 		}
-		if !containsString(second.StaleChains, c) {
-			t.Errorf("second render did not list %s as stale (stale: %v)", c, second.StaleChains)
+		if !containsString(plan2.Stale, c) {
+			t.Errorf("second plan did not list %s as stale (stale: %v)", c, plan2.Stale)
 		}
 	}
 	for c := range second.ServiceChains {
@@ -239,58 +275,59 @@ func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
 		t.Error("a KUBE- chain the proxy does not own was deleted")
 	}
 
-	// Hand-deleted rules come back with the next (full) sync.
+	// Hand-made damage is found by the next full sync, which rewrites
+	// just the damaged chain and re-adds the jump.
 	proxytest.Exec(t, netns, "iptables", "-t", "nat", "-D", "PREROUTING", "-m", "comment", "--comment", "kubernetes service portals", "-j", ChainServices)
-	proxytest.Exec(t, netns, "iptables", "-t", "nat", "-F", ServiceChainName(ns+"/front:http", "tcp"))
+	proxytest.Exec(t, netns, "iptables", "-t", "nat", "-F", front)
 	run(func() error {
-		existing, err := x.ListChains("nat")
+		_, plan, added, err := kernelSync(ctx, x, ports2, opts, 0)
 		if err != nil {
 			return err
 		}
-		if err := x.Restore(ctx, Render(ports2, opts, existing).Text); err != nil {
-			return err
+		if plan.Written != 1 || added != 1 {
+			return fmt.Errorf("repair wrote %d chains and %d jumps, want 1 and 1", plan.Written, added)
 		}
-		added, err := x.EnsureJumps()
-		if err == nil && added != 1 {
-			err = fmt.Errorf("EnsureJumps re-added %d rules, want 1", added)
-		}
-		return err
+		return nil
 	})
 	nat = iptablesSave(t, netns, "nat")
 	mustContain(t, "restored PREROUTING jump", rulesOf(nat, "PREROUTING"), "-j "+ChainServices)
 	mustContain(t, "restored service chain", rulesOf(nat, front), "-j KUBE-SEP-")
 
 	// Cleanup leaves no chain or jump of ours, and everything else.
-	run(func() error {
-		jumps, chains, err := x.Cleanup(ctx)
-		if err != nil {
-			return err
-		}
-		if jumps != len(jumpRules) {
-			return fmt.Errorf("cleanup removed %d jump rules, want %d", jumps, len(jumpRules))
-		}
-		if chains == 0 {
-			return fmt.Errorf("cleanup removed no chains")
-		}
-		return nil
-	})
-	for _, table := range []string{"nat", "filter"} {
-		save := iptablesSave(t, netns, table)
-		for c := range chainsOf(save) {
-			if OwnedChain(table, c) {
-				t.Errorf("%s chain %s survived cleanup", table, c)
+	cleanup := func() {
+		t.Helper()
+		run(func() error {
+			jumps, chains, err := x.Cleanup(ctx)
+			if err != nil {
+				return err
+			}
+			if jumps != len(jumpRules) {
+				return fmt.Errorf("cleanup removed %d jump rules, want %d", jumps, len(jumpRules))
+			}
+			if chains == 0 {
+				return fmt.Errorf("cleanup removed no chains")
+			}
+			return nil
+		})
+		for _, table := range []string{"nat", "filter"} {
+			save := iptablesSave(t, netns, table)
+			for c := range chainsOf(save) {
+				if OwnedChain(table, c) {
+					t.Errorf("%s chain %s survived cleanup", table, c)
+				}
+			}
+			for _, l := range strings.Split(save, "\n") {
+				if strings.HasPrefix(l, "-A ") && OwnedChain(table, jumpTarget(l)) {
+					t.Errorf("rule survived cleanup: %s", l)
+				}
 			}
 		}
-		for _, l := range strings.Split(save, "\n") {
-			if strings.HasPrefix(l, "-A ") && OwnedChain(table, jumpTarget(l)) {
-				t.Errorf("rule survived cleanup: %s", l)
-			}
+		if !chainsOf(iptablesSave(t, netns, "nat"))["KUBE-SOMETHING-ELSE"] || !chainsOf(iptablesSave(t, netns, "filter"))["SOMEONE-ELSE"] {
+			t.Error("cleanup removed chains it does not own")
 		}
+		mustContain(t, "foreign rule", rulesOf(iptablesSave(t, netns, "filter"), "INPUT"), "--dport 22", "-j ACCEPT")
 	}
-	if !chainsOf(iptablesSave(t, netns, "nat"))["KUBE-SOMETHING-ELSE"] || !chainsOf(iptablesSave(t, netns, "filter"))["SOMEONE-ELSE"] {
-		t.Error("cleanup removed chains it does not own")
-	}
-	mustContain(t, "foreign rule", rulesOf(iptablesSave(t, netns, "filter"), "INPUT"), "--dport 22", "-j ACCEPT")
+	cleanup()
 	// Cleaning up twice is fine.
 	run(func() error {
 		jumps, chains, err := x.Cleanup(ctx)
@@ -299,6 +336,30 @@ func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
 		}
 		return err
 	})
+
+	// A big rewrite in small batches ends in the same state as one
+	// restore: afterwards the kernel reads back equal to the rules.
+	run(func() error {
+		rules, plan, _, err := kernelSync(ctx, x, ports, opts, 5)
+		if err != nil {
+			return err
+		}
+		if len(plan.Restores) < 3 {
+			return fmt.Errorf("batched sync used %d restores, want several", len(plan.Restores))
+		}
+		text, err := x.Save(ctx)
+		if err != nil {
+			return err
+		}
+		kernel := ChainHashes(ParseSave(text))
+		for _, c := range rules.Chains {
+			if kernel[c.Key()] != c.hash {
+				return fmt.Errorf("after a batched sync chain %s differs from the rules", c.Key())
+			}
+		}
+		return nil
+	})
+	cleanup()
 }
 
 func TestGoldenFilesRestoreInNetns(t *testing.T) {
@@ -322,6 +383,8 @@ func TestGoldenFilesRestoreInNetns(t *testing.T) {
 			if err := x.Restore(ctx, text); err != nil {
 				return fmt.Errorf("%s: %w", f, err)
 			}
+			// The stale golden deletes chains it assumes exist; applying
+			// it to a clean table is still valid because it declares them.
 			if _, _, err := x.Cleanup(ctx); err != nil {
 				return fmt.Errorf("%s: cleanup: %w", f, err)
 			}

@@ -16,6 +16,7 @@ type metrics struct {
 	endpointChanges prometheus.Counter
 	servicePorts    *prometheus.GaugeVec
 	endpoints       prometheus.Gauge
+	chainsWritten   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -57,8 +58,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "minik8s_proxy_endpoints",
 			Help: "Endpoint (service port, backend) pairs programmed by the last successful sync.",
 		}),
+		chainsWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "minik8s_proxy_chains_written_total",
+			Help: "Chains rewritten by syncs (a sync writes only the chains that differ from the kernel's or the last applied state).",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.syncDuration, m.lastSync, m.rules, m.restoreFailures, m.syncFailures,
+	for _, c := range []prometheus.Collector{m.chainsWritten, m.syncDuration, m.lastSync, m.rules, m.restoreFailures, m.syncFailures,
 		m.serviceChanges, m.endpointChanges, m.servicePorts, m.endpoints} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

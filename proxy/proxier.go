@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -52,6 +51,12 @@ type Config struct {
 	Clock workqueue.Clock
 }
 
+// DefaultBatchLines is the size (in rules) above which a rewrite is split
+// into several iptables-restore runs (see Plan). iptables-nft's
+// --noflush restore takes time quadratic in its input: 32,000 rules in one
+// run took 13 s where four runs of 8,000 took 2 s in all.
+const DefaultBatchLines = 4000
+
 // Proxier keeps this node's iptables in line with the cluster's Services
 // and Endpoints.
 type Proxier struct {
@@ -66,11 +71,14 @@ type Proxier struct {
 	started   time.Time
 
 	// Owned by the sync goroutine.
-	ipt      *Iptables
-	opts     RenderOptions
-	chains   map[string]struct{} // KUBE-SVC/SEP chains in the kernel; nil = unknown
-	udp      map[string]*ServicePort
-	problems map[string]bool
+	ipt     *Iptables
+	opts    RenderOptions
+	applied map[string]uint64 // chain hashes of the last applied Rules; nil = unknown
+	// batchLines is the largest rewrite done in one iptables-restore
+	// (see Plan); 0 means always one.
+	batchLines int
+	udp        map[string]*ServicePort
+	problems   map[string]bool
 
 	mu          sync.Mutex
 	lastSuccess time.Time
@@ -120,6 +128,8 @@ func New(cfg Config, f *informer.Factory) (*Proxier, error) {
 		registry:  reg,
 		opts:      RenderOptions{ClusterCIDR: cfg.ClusterCIDR, NodePortAddresses: cfg.NodePortAddresses},
 		problems:  map[string]bool{},
+
+		batchLines: DefaultBatchLines,
 	}
 	p.runner = newSyncRunner(cfg.MinSyncPeriod, cfg.SyncPeriod, clock, log, p.syncRules)
 	if err := p.services.AddEventHandlerWithResync(p.handler(m.serviceChanges), 0); err != nil {
@@ -212,23 +222,33 @@ func (p *Proxier) syncRules(ctx context.Context, full bool) (err error) {
 	ports, problems := BuildServicePorts(svcs, eps)
 	p.reportProblems(problems)
 
-	var existing []string
-	if full || p.chains == nil {
-		if existing, err = p.ipt.ListChains("nat"); err != nil {
+	// What is in the kernel now: read back on a full sync (so changes
+	// made by others are found and undone), else what we last applied.
+	var current map[string]uint64
+	var saved map[string]map[string][]string
+	if full || p.applied == nil {
+		text, err := p.ipt.Save(ctx)
+		if err != nil {
 			return err
 		}
+		saved = ParseSave(text)
+		current = ChainHashes(saved)
 	} else {
-		existing = slices.Collect(maps.Keys(p.chains))
+		current = p.applied
 	}
-	rules := Render(ports, p.opts, existing)
-	if err := p.ipt.Restore(ctx, rules.Text); err != nil {
-		p.chains = nil
-		p.metrics.restoreFailures.Inc()
-		return fmt.Errorf("apply rules for %d service ports: %w", len(ports), err)
+	rules := Render(ports, p.opts)
+	plan := rules.Plan(current, p.batchLines)
+	for i, text := range plan.Restores {
+		if err := p.ipt.Restore(ctx, text); err != nil {
+			p.applied = nil
+			p.metrics.restoreFailures.Inc()
+			return fmt.Errorf("apply rules for %d service ports (restore %d of %d): %w", len(ports), i+1, len(plan.Restores), err)
+		}
 	}
-	p.chains = rules.ServiceChains
+	p.applied = rules.Hashes()
+	p.metrics.chainsWritten.Add(float64(plan.Written))
 	if full {
-		added, err := p.ipt.EnsureJumps()
+		added, err := p.ipt.EnsureJumps(saved)
 		if err != nil {
 			return err
 		}
@@ -257,7 +277,8 @@ func (p *Proxier) syncRules(ctx context.Context, full bool) (err error) {
 	p.syncs++
 	p.mu.Unlock()
 	p.log.Debug("synced proxy rules", "full", full, "servicePorts", len(ports), "endpoints", nEps,
-		"natRules", rules.NATRules, "filterRules", rules.FilterRules, "staleChains", len(rules.StaleChains), "took", now.Sub(start))
+		"natRules", rules.NATRules, "filterRules", rules.FilterRules, "chainsWritten", plan.Written, "chainsCreated", plan.Created,
+		"staleChains", len(plan.Stale), "rulesWritten", plan.Lines, "restores", len(plan.Restores), "took", now.Sub(start))
 	return nil
 }
 

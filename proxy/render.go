@@ -1,7 +1,7 @@
 package proxy
 
 import (
-	"bytes"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -56,34 +56,73 @@ type RenderOptions struct {
 	RandomFully bool
 }
 
-// Rules is one rendered desired state.
+// Chain is one rendered chain: the rules the proxy wants in it.
+type Chain struct {
+	Table string
+	Name  string
+	// Owner is the service port ("namespace/name:port") a KUBE-SVC or
+	// KUBE-SEP chain belongs to; "" for the fixed chains.
+	Owner string
+	// Lines are the rules, each "-A NAME ...".
+	Lines []string
+	hash  uint64
+}
+
+// Key is "table/name".
+func (c *Chain) Key() string { return c.Table + "/" + c.Name }
+
+// Rules is one rendered desired state, chain by chain.
 type Rules struct {
-	// Text is the iptables-restore input (filter and nat tables), meant for
-	// `iptables-restore --noflush`.
-	Text []byte
-	// ServiceChains are the KUBE-SVC and KUBE-SEP chains Text declares.
+	// Chains in the order they are written: filter's fixed chains, nat's
+	// fixed chains, then each service port's KUBE-SVC chain followed by
+	// its KUBE-SEP chains.
+	Chains []*Chain
+	// ServiceChains are the names of the KUBE-SVC and KUBE-SEP chains.
 	ServiceChains map[string]struct{}
-	// StaleChains are the KUBE-SVC/KUBE-SEP chains Text deletes.
-	StaleChains []string
-	// NATRules and FilterRules count the rules written per table.
+	// NATRules and FilterRules count the rules per table.
 	NATRules, FilterRules int
 }
 
-// ruleBuf accumulates "-A CHAIN args..." lines.
-type ruleBuf struct {
-	b     bytes.Buffer
-	count int
+// Hashes maps each chain's Key to the hash of its rules, the form Plan
+// compares against.
+func (r *Rules) Hashes() map[string]uint64 {
+	out := make(map[string]uint64, len(r.Chains))
+	for _, c := range r.Chains {
+		out[c.Key()] = c.hash
+	}
+	return out
 }
 
-func (r *ruleBuf) add(chain string, args ...string) {
-	r.b.WriteString("-A ")
-	r.b.WriteString(chain)
-	for _, a := range args {
-		r.b.WriteByte(' ')
-		r.b.WriteString(a)
+// Text is the whole state as one iptables-restore input that declares
+// (and so flushes) every chain: what a sync writes when it knows nothing
+// about the kernel's current rules.
+func (r *Rules) Text() []byte {
+	p := r.Plan(nil, 0)
+	if len(p.Restores) == 0 {
+		return nil
 	}
-	r.b.WriteByte('\n')
-	r.count++
+	return p.Restores[0]
+}
+
+// ruleBuf collects the rules of one chain.
+type ruleBuf struct {
+	c *Chain
+}
+
+func (r ruleBuf) add(args ...string) {
+	var b strings.Builder
+	n := 4 + len(r.c.Name)
+	for _, a := range args {
+		n += 1 + len(a)
+	}
+	b.Grow(n)
+	b.WriteString("-A ")
+	b.WriteString(r.c.Name)
+	for _, a := range args {
+		b.WriteByte(' ')
+		b.WriteString(a)
+	}
+	r.c.Lines = append(r.c.Lines, b.String())
 }
 
 // comment returns the args of an iptables comment match; text never holds
@@ -130,60 +169,57 @@ func nodePortDest(opts RenderOptions) [][]string {
 }
 
 // probability is the chance that the i-th of n fan-out rules (0-based)
-// takes a connection that reached it, so that every endpoint gets 1/n.
+// takes a connection that reached it, so that every endpoint gets 1/n. It
+// is written as iptables stores and prints it (a 31-bit fixed-point
+// fraction, 11 decimals), so rules read back compare equal.
 func probability(i, n int) string {
-	return strconv.FormatFloat(1.0/float64(n-i), 'f', 10, 64)
+	fixed := math.Round(0x80000000 / float64(n-i))
+	return strconv.FormatFloat(fixed/0x80000000, 'f', 11, 64)
 }
 
-// Render renders the desired state for ports. existing lists the chains
-// now present in the nat table (any names); KUBE-SVC/KUBE-SEP chains among
-// them that ports no longer need are flushed and deleted by the same
-// restore. Render does no I/O and its output depends only on its input.
-func Render(ports []*ServicePort, opts RenderOptions, existing []string) *Rules {
+// Render renders the desired state for ports. It does no I/O and its
+// output depends only on its input.
+func Render(ports []*ServicePort, opts RenderOptions) *Rules {
 	out := &Rules{ServiceChains: make(map[string]struct{}, len(ports)*4)}
-
+	newChain := func(table, name, owner string) ruleBuf {
+		c := &Chain{Table: table, Name: name, Owner: owner}
+		out.Chains = append(out.Chains, c)
+		return ruleBuf{c}
+	}
 	var (
-		natDecl, filterDecl bytes.Buffer
-		natServices         ruleBuf // nat KUBE-SERVICES
-		natNodePorts        ruleBuf // nat KUBE-NODEPORTS
-		natPerService       ruleBuf // KUBE-SVC-*, KUBE-SEP-*
-		filterServices      ruleBuf // filter KUBE-SERVICES
-		filterExternal      ruleBuf // filter KUBE-EXTERNAL-SERVICES
-		fixed               ruleBuf // nat fixed chains
-		filterFixed         ruleBuf // filter fixed chains
+		filterServices = newChain("filter", ChainServices, "")
+		filterExternal = newChain("filter", ChainExternalServices, "")
+		filterForward  = newChain("filter", ChainForward, "")
+		filterFirewall = newChain("filter", ChainProxyFirewall, "")
+		natServices    = newChain("nat", ChainServices, "")
+		natNodePorts   = newChain("nat", ChainNodePorts, "")
+		natPostrouting = newChain("nat", ChainPostrouting, "")
+		natMarkMasq    = newChain("nat", ChainMarkMasq, "")
 	)
-	declare := func(b *bytes.Buffer, chain string) {
-		b.WriteByte(':')
-		b.WriteString(chain)
-		b.WriteString(" - [0:0]\n")
-	}
-	for _, c := range natChains {
-		declare(&natDecl, c)
-	}
-	for _, c := range filterChains {
-		declare(&filterDecl, c)
-	}
 
 	// Masquerading: anything marked by KUBE-MARK-MASQ is SNATed on its way
 	// out, once (the mark is cleared so a re-routed packet is not SNATed
-	// twice).
-	fixed.add(ChainPostrouting, "-m", "mark", "!", "--mark", MasqueradeMark+"/"+MasqueradeMark, "-j", "RETURN")
-	fixed.add(ChainPostrouting, "-j", "MARK", "--xor-mark", MasqueradeMark)
+	// twice). MARK is written as iptables-save prints it (--set-xmark
+	// value/mask: 0x4000/0x4000 sets the bit, 0x4000/0x0 flips it), so
+	// rules read back from the kernel compare equal.
+	mask := MasqueradeMark + "/" + MasqueradeMark
+	natPostrouting.add("-m", "mark", "!", "--mark", mask, "-j", "RETURN")
+	natPostrouting.add("-j", "MARK", "--set-xmark", MasqueradeMark+"/0x0")
 	masq := join(comment("kubernetes service traffic requiring SNAT"), []string{"-j", "MASQUERADE"})
 	if opts.RandomFully {
 		masq = append(masq, "--random-fully")
 	}
-	fixed.add(ChainPostrouting, masq...)
-	fixed.add(ChainMarkMasq, "-j", "MARK", "--or-mark", MasqueradeMark)
+	natPostrouting.add(masq...)
+	natMarkMasq.add("-j", "MARK", "--set-xmark", mask)
 
 	// Forwarding: let service traffic through even when FORWARD's policy
 	// is DROP; drop what conntrack cannot place (it would leak un-NATed).
-	filterFixed.add(ChainForward, "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP")
-	filterFixed.add(ChainForward, join(comment("kubernetes forwarding rules"), []string{"-m", "mark", "--mark", MasqueradeMark + "/" + MasqueradeMark, "-j", "ACCEPT"})...)
-	filterFixed.add(ChainForward, join(comment("kubernetes forwarding conntrack rule"), []string{"-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"})...)
+	filterForward.add("-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP")
+	filterForward.add(join(comment("kubernetes forwarding rules"), []string{"-m", "mark", "--mark", mask, "-j", "ACCEPT"})...)
+	filterForward.add(join(comment("kubernetes forwarding conntrack rule"), []string{"-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"})...)
 	// route_localnet (needed for node ports on 127.0.0.1) would otherwise
 	// let other hosts reach services bound to loopback.
-	filterFixed.add(ChainProxyFirewall, join([]string{"!", "-s", "127.0.0.0/8", "-d", "127.0.0.0/8"}, comment("block incoming localnet connections"),
+	filterFirewall.add(join([]string{"!", "-s", "127.0.0.0/8", "-d", "127.0.0.0/8"}, comment("block incoming localnet connections"),
 		[]string{"-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP"})...)
 
 	reject := []string{"-j", "REJECT", "--reject-with", "icmp-port-unreachable"}
@@ -199,14 +235,14 @@ func Render(ports []*ServicePort, opts RenderOptions, existing []string) *Rules 
 			// No endpoints: refuse at once instead of letting clients time
 			// out (filter table, since nat cannot REJECT).
 			c := comment(name + " has no endpoints")
-			filterServices.add(ChainServices, join(c, clusterDst, pm, reject)...)
+			filterServices.add(join(c, clusterDst, pm, reject)...)
 			for _, ip := range sp.ExternalIPs {
-				filterExternal.add(ChainExternalServices, join(c, []string{"-d", hostPrefix(ip)}, pm, reject)...)
+				filterExternal.add(join(c, []string{"-d", hostPrefix(ip)}, pm, reject)...)
 			}
 			if sp.NodePort != 0 {
 				npm := portMatch(proto, sp.NodePort)
 				for _, d := range npDest {
-					filterExternal.add(ChainExternalServices, join(c, d, npm, reject)...)
+					filterExternal.add(join(c, d, npm, reject)...)
 				}
 			}
 			continue
@@ -214,26 +250,26 @@ func Render(ports []*ServicePort, opts RenderOptions, existing []string) *Rules 
 
 		svcChain := sp.ChainName()
 		out.ServiceChains[svcChain] = struct{}{}
-		declare(&natDecl, svcChain)
+		svc := newChain("nat", svcChain, name)
 		toSvc := []string{"-j", svcChain}
 		toMasq := []string{"-j", ChainMarkMasq}
 
-		natServices.add(ChainServices, join(comment(name+" cluster IP"), clusterDst, pm, toSvc)...)
+		natServices.add(join(comment(name+" cluster IP"), clusterDst, pm, toSvc)...)
 		for _, ip := range sp.ExternalIPs {
 			c := comment(name + " external IP")
 			d := []string{"-d", hostPrefix(ip)}
-			natServices.add(ChainServices, join(c, d, pm, toMasq)...)
-			natServices.add(ChainServices, join(c, d, pm, toSvc)...)
+			natServices.add(join(c, d, pm, toMasq)...)
+			natServices.add(join(c, d, pm, toSvc)...)
 		}
 		if sp.NodePort != 0 {
 			c := comment(name)
 			npm := portMatch(proto, sp.NodePort)
-			natNodePorts.add(ChainNodePorts, join(c, npm, toMasq)...)
-			natNodePorts.add(ChainNodePorts, join(c, npm, toSvc)...)
+			natNodePorts.add(join(c, npm, toMasq)...)
+			natNodePorts.add(join(c, npm, toSvc)...)
 		}
 
 		if opts.ClusterCIDR.IsValid() {
-			natPerService.add(svcChain, join(comment(name+" cluster IP"), []string{"!", "-s", opts.ClusterCIDR.String()}, clusterDst, pm, toMasq)...)
+			svc.add(join(comment(name+" cluster IP"), []string{"!", "-s", opts.ClusterCIDR.String()}, clusterDst, pm, toMasq)...)
 		}
 		n := len(sp.Endpoints)
 		sepChains := make([]string, n)
@@ -244,7 +280,7 @@ func Render(ports []*ServicePort, opts RenderOptions, existing []string) *Rules 
 			// A client seen recently goes back to the endpoint it got.
 			secs := strconv.Itoa(int(sp.AffinitySeconds))
 			for i, ep := range sp.Endpoints {
-				natPerService.add(svcChain, join(comment(name+" -> "+ep.String()),
+				svc.add(join(comment(name+" -> "+ep.String()),
 					[]string{"-m", "recent", "--name", sepChains[i], "--mask", "255.255.255.255", "--rsource", "--rcheck", "--seconds", secs, "--reap", "-j", sepChains[i]})...)
 			}
 		}
@@ -253,62 +289,36 @@ func Render(ports []*ServicePort, opts RenderOptions, existing []string) *Rules 
 			if i < n-1 {
 				args = append(args, "-m", "statistic", "--mode", "random", "--probability", probability(i, n))
 			}
-			natPerService.add(svcChain, append(args, "-j", sepChains[i])...)
+			svc.add(append(args, "-j", sepChains[i])...)
 		}
 		for i, ep := range sp.Endpoints {
-			sep := sepChains[i]
-			out.ServiceChains[sep] = struct{}{}
-			declare(&natDecl, sep)
+			sepName := sepChains[i]
+			out.ServiceChains[sepName] = struct{}{}
+			sep := newChain("nat", sepName, name)
 			c := comment(name)
 			// Hairpin: a pod reaching itself through the service must be
 			// SNATed or it would answer itself directly.
-			natPerService.add(sep, join(c, []string{"-s", hostPrefix(ep.IP)}, toMasq)...)
+			sep.add(join(c, []string{"-s", hostPrefix(ep.IP)}, toMasq)...)
 			args := join(c, []string{"-p", proto})
 			if sp.AffinitySeconds > 0 {
-				args = append(args, "-m", "recent", "--name", sep, "--mask", "255.255.255.255", "--rsource", "--set")
+				args = append(args, "-m", "recent", "--name", sepName, "--mask", "255.255.255.255", "--rsource", "--set")
 			}
-			natPerService.add(sep, append(args, "-m", proto, "-j", "DNAT", "--to-destination", ep.String())...)
+			sep.add(append(args, "-m", proto, "-j", "DNAT", "--to-destination", ep.String())...)
 		}
 	}
 
 	// Node ports are tried last, only for packets to this node's addresses.
 	for _, d := range npDest {
-		natServices.add(ChainServices, join(comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"), d, []string{"-j", ChainNodePorts})...)
+		natServices.add(join(comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"), d, []string{"-j", ChainNodePorts})...)
 	}
 
-	for _, c := range existing {
-		if !strings.HasPrefix(c, svcChainPrefix) && !strings.HasPrefix(c, sepChainPrefix) {
-			continue
+	for _, c := range out.Chains {
+		c.hash = chainHash(c.Lines)
+		if c.Table == "nat" {
+			out.NATRules += len(c.Lines)
+		} else {
+			out.FilterRules += len(c.Lines)
 		}
-		if _, ok := out.ServiceChains[c]; !ok {
-			out.StaleChains = append(out.StaleChains, c)
-		}
 	}
-	slices.Sort(out.StaleChains)
-	out.StaleChains = slices.Compact(out.StaleChains)
-	for _, c := range out.StaleChains {
-		declare(&natDecl, c) // flushes it, so nothing refers to anything
-	}
-
-	var text bytes.Buffer
-	text.Grow(filterDecl.Len() + natDecl.Len() + filterServices.b.Len() + natPerService.b.Len() + natServices.b.Len() + 1024)
-	text.WriteString("*filter\n")
-	text.Write(filterDecl.Bytes())
-	text.Write(filterFixed.b.Bytes())
-	text.Write(filterServices.b.Bytes())
-	text.Write(filterExternal.b.Bytes())
-	text.WriteString("COMMIT\n*nat\n")
-	text.Write(natDecl.Bytes())
-	text.Write(fixed.b.Bytes())
-	text.Write(natServices.b.Bytes())
-	text.Write(natNodePorts.b.Bytes())
-	text.Write(natPerService.b.Bytes())
-	for _, c := range out.StaleChains {
-		text.WriteString("-X " + c + "\n")
-	}
-	text.WriteString("COMMIT\n")
-	out.Text = text.Bytes()
-	out.FilterRules = filterFixed.count + filterServices.count + filterExternal.count
-	out.NATRules = fixed.count + natServices.count + natNodePorts.count + natPerService.count
 	return out
 }

@@ -66,7 +66,9 @@ type renderCase struct {
 	services  []*corev1.Service
 	endpoints []*corev1.Endpoints
 	opts      RenderOptions
-	existing  []string
+	// current, if set, is what the kernel holds: Plan writes only the
+	// difference (chain names map to hash 0, i.e. "exists, differs").
+	current []string
 }
 
 func renderCases() []renderCase {
@@ -184,9 +186,10 @@ func renderCases() []renderCase {
 				eps("default", "web", []string{"10.244.1.5"}, epPort("", 8080, corev1.ProtocolTCP)),
 			},
 			// Chains a previous sync left: the SVC/SEP ones not wanted any
-			// more are deleted, others are not ours to touch.
-			existing: []string{"KUBE-SVC-AAAAAAAAAAAAAAAA", "KUBE-SEP-BBBBBBBBBBBBBBBB", "KUBE-SEP-BBBBBBBBBBBBBBBB",
-				ServiceChainName("default/web", "tcp"), "KUBE-SERVICES", "DOCKER", "CNI-HOSTPORT-DNAT"},
+			// more are deleted, others are not ours to touch; chains not
+			// there yet are created with -N.
+			current: []string{"nat/KUBE-SVC-AAAAAAAAAAAAAAAA", "nat/KUBE-SEP-BBBBBBBBBBBBBBBB", "filter/KUBE-SVC-CCCCCCCCCCCCCCCC",
+				"nat/" + ServiceChainName("default/web", "tcp"), "nat/KUBE-SERVICES", "nat/DOCKER", "nat/CNI-HOSTPORT-DNAT"},
 		},
 	}
 }
@@ -198,10 +201,25 @@ func TestRenderGolden(t *testing.T) {
 			for _, p := range problems {
 				t.Errorf("unexpected problem: %v", p)
 			}
-			r := Render(ports, tc.opts, tc.existing)
+			r := Render(ports, tc.opts)
+			var current map[string]uint64
+			if tc.current != nil {
+				current = map[string]uint64{}
+				for _, k := range tc.current {
+					current[k] = 0
+				}
+			}
+			plan := r.Plan(current, 0)
+			if len(plan.Restores) != 1 {
+				t.Fatalf("plan has %d restores, want 1", len(plan.Restores))
+			}
+			text := plan.Restores[0]
+			if tc.current == nil && !bytes.Equal(text, r.Text()) {
+				t.Error("Plan(nil) and Text differ")
+			}
 			path := filepath.Join("testdata", tc.name+".golden")
 			if *update {
-				if err := os.WriteFile(path, r.Text, 0o644); err != nil {
+				if err := os.WriteFile(path, text, 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -209,12 +227,12 @@ func TestRenderGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v (run go test ./proxy -run TestRenderGolden -update)", err)
 			}
-			if !bytes.Equal(r.Text, want) {
-				t.Errorf("rendered rules differ from %s (rerun with -update after checking):\n%s", path, lineDiff(string(want), string(r.Text)))
+			if !bytes.Equal(text, want) {
+				t.Errorf("rendered rules differ from %s (rerun with -update after checking):\n%s", path, lineDiff(string(want), string(text)))
 			}
-			checkWellFormed(t, r)
+			checkWellFormed(t, r, text)
 			// Rendering is a pure function: same input, same bytes.
-			if again := Render(ports, tc.opts, tc.existing); !bytes.Equal(again.Text, r.Text) {
+			if again := Render(ports, tc.opts).Plan(current, 0); !bytes.Equal(again.Restores[0], text) {
 				t.Error("rendering the same input twice gave different text")
 			}
 		})
@@ -247,16 +265,16 @@ func lineDiff(want, got string) string {
 var chainRef = regexp.MustCompile(`-j (KUBE-[A-Z0-9-]+)`)
 
 // checkWellFormed checks invariants that must hold for any input: every
-// chain appended to or jumped to is declared in its table, each table is
-// committed, the counts match the text, and the nodeports jump is the last
-// KUBE-SERVICES rule in nat.
-func checkWellFormed(t *testing.T, r *Rules) {
+// chain appended to or jumped to is declared in its table (or, for a jump,
+// one of ours that already exists), each table is committed, the counts
+// match, and the nodeports jump is the last KUBE-SERVICES rule in nat.
+func checkWellFormed(t *testing.T, r *Rules, text []byte) {
 	t.Helper()
 	var table string
 	declared := map[string]map[string]bool{}
 	counts := map[string]int{}
 	lastNATServices := ""
-	for _, line := range strings.Split(strings.TrimSuffix(string(r.Text), "\n"), "\n") {
+	for _, line := range strings.Split(strings.TrimSuffix(string(text), "\n"), "\n") {
 		switch {
 		case strings.HasPrefix(line, "*"):
 			table = line[1:]
@@ -265,13 +283,15 @@ func checkWellFormed(t *testing.T, r *Rules) {
 			table = ""
 		case strings.HasPrefix(line, ":"):
 			declared[table][strings.Fields(line[1:])[0]] = true
+		case strings.HasPrefix(line, "-N "):
+			declared[table][line[3:]] = true
 		case strings.HasPrefix(line, "-A "):
 			chain := strings.Fields(line)[1]
 			if !declared[table][chain] {
 				t.Errorf("%s: rule in undeclared chain: %s", table, line)
 			}
-			if m := chainRef.FindStringSubmatch(line); m != nil && !declared[table][m[1]] {
-				t.Errorf("%s: jump to undeclared chain: %s", table, line)
+			if m := chainRef.FindStringSubmatch(line); m != nil && !declared[table][m[1]] && !OwnedChain(table, m[1]) {
+				t.Errorf("%s: jump to a chain that is not ours: %s", table, line)
 			}
 			if !OwnedChain(table, chain) {
 				t.Errorf("%s: rule in a chain the proxy does not own: %s", table, line)
@@ -387,6 +407,9 @@ func TestProbabilitiesSplitEvenly(t *testing.T) {
 			if i < n-1 {
 				var err error
 				p, err = parseFloat(probability(i, n))
+				if s := probability(i, n); len(s) != len("0.")+11 {
+					t.Errorf("probability %q does not have 11 decimals like iptables-save", s)
+				}
 				if err != nil {
 					t.Fatal(err)
 				}

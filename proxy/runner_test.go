@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -76,7 +77,7 @@ type runnerHarness struct {
 
 func startRunner(t *testing.T, minInterval, period time.Duration) *runnerHarness {
 	h := &runnerHarness{t: t, clock: newFakeClock(), calls: make(chan syncCall)}
-	h.r = newSyncRunner(minInterval, period, h.clock, testLogger(), func(ctx context.Context, full bool) error {
+	h.r = newSyncRunner(minInterval, period, h.clock, slog.New(slog.DiscardHandler), func(ctx context.Context, full bool) error {
 		c := syncCall{full: full, at: h.clock.Now(), done: make(chan error)}
 		select {
 		case h.calls <- c:
