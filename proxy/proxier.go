@@ -200,9 +200,11 @@ func (p *Proxier) run(ctx context.Context) error {
 	return nil
 }
 
-// syncRules renders everything and applies it in one iptables-restore.
-// A full sync also re-reads which chains exist and re-checks the jump
-// rules from the built-in chains.
+// syncRules renders everything and writes the chains that differ from the
+// current state in one iptables-restore (see Plan). A full sync (and any
+// sync after a failure) reads the current state back from the kernel and
+// re-checks the jump rules from the built-in chains; other syncs compare
+// with what the last sync applied.
 func (p *Proxier) syncRules(ctx context.Context, full bool) (err error) {
 	start := p.clock.Now()
 	defer func() {
@@ -233,6 +235,18 @@ func (p *Proxier) syncRules(ctx context.Context, full bool) (err error) {
 		}
 		saved = ParseSave(text)
 		current = ChainHashes(saved)
+		if p.applied != nil {
+			var repaired []string
+			for k, h := range p.applied {
+				if kh, ok := current[k]; !ok || kh != h {
+					repaired = append(repaired, k)
+				}
+			}
+			if len(repaired) > 0 {
+				slices.Sort(repaired)
+				p.log.Warn("chains changed outside the proxy; rewriting them", "chains", len(repaired), "first", repaired[0])
+			}
+		}
 	} else {
 		current = p.applied
 	}
@@ -247,7 +261,7 @@ func (p *Proxier) syncRules(ctx context.Context, full bool) (err error) {
 	}
 	p.applied = rules.Hashes()
 	p.metrics.chainsWritten.Add(float64(plan.Written))
-	if full {
+	if saved != nil {
 		added, err := p.ipt.EnsureJumps(saved)
 		if err != nil {
 			return err
