@@ -324,7 +324,7 @@ func TestKubeletConfigErrorAndProbes(t *testing.T) {
 	_, fake := startFakeKubelet(t, cs, "node-c")
 	var healthy, readyOK atomic.Bool
 	healthy.Store(true)
-	fake.Exec = func(_ string, cmd []string) (*runtime.ExecResult, error) {
+	fake.ExecHook = func(_ string, cmd []string) (*runtime.ExecResult, error) {
 		ok := healthy.Load()
 		if cmd[0] == "ready" {
 			ok = readyOK.Load()

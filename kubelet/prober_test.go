@@ -137,7 +137,7 @@ func TestRuntimeProberHandlers(t *testing.T) {
 	host, portStr, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	port, _ := strconv.Atoi(portStr)
 	fake := runtime.NewFake()
-	fake.Exec = func(_ string, cmd []string) (*runtime.ExecResult, error) {
+	fake.ExecHook = func(_ string, cmd []string) (*runtime.ExecResult, error) {
 		if cmd[0] == "true" {
 			return &runtime.ExecResult{}, nil
 		}

@@ -16,6 +16,8 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,9 +56,13 @@ type ServerOptions struct {
 //	GET  /healthz
 //	GET  /pods                                        PodList of this node's pods
 //	GET  /containerLogs/{namespace}/{pod}/{container} ?follow=&tailLines=&previous=&timestamps=&sinceSeconds=&limitBytes=
-//	POST /exec/{namespace}/{pod}/{container}          ?command=...&command=...&timeoutSeconds=
-//	     (non-interactive: runs to completion; body = stdout then stderr;
-//	      header X-Minik8s-Exit-Code = the exit code)
+//	POST /exec/{namespace}/{pod}/{container}          ?command=...&command=...&stdin=&stdout=&stderr=&tty=
+//	     With "Upgrade: SPDY/3.1" or "Upgrade: websocket" (what kubectl exec
+//	     sends), the stream is proxied to the runtime's streaming server,
+//	     which speaks Kubernetes' remotecommand protocols (channel.k8s.io
+//	     v1-v4). Without an upgrade it runs to completion (ExecSync,
+//	     &timeoutSeconds=, default 60): body = stdout then stderr, header
+//	     X-Minik8s-Exit-Code = the exit code.
 type Server struct {
 	k    *Kubelet
 	opts ServerOptions
@@ -332,6 +338,54 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// streamExec serves an interactive exec (kubectl exec's SPDY or WebSocket
+// remotecommand protocol): it asks the runtime to prepare the exec and
+// proxies the upgraded connection to the runtime's streaming server, which
+// speaks the protocol.
+func (s *Server) streamExec(w http.ResponseWriter, r *http.Request, ns, name, container string, cmd []string) {
+	q := r.URL.Query()
+	c, code, err := s.findContainer(r.Context(), ns, name, container, false)
+	if err != nil {
+		http.Error(w, err.Error(), code)
+		return
+	}
+	if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		http.Error(w, fmt.Sprintf("container %q in pod %q is not running", container, name), http.StatusBadRequest)
+		return
+	}
+	flag := func(k string) bool { v := q.Get(k); return v == "1" || v == "true" }
+	req := &runtimeapi.ExecRequest{ContainerId: c.Id, Cmd: cmd, Tty: flag("tty"), Stdin: flag("stdin"), Stdout: flag("stdout"), Stderr: flag("stderr")}
+	if !req.Stdout && !req.Stderr && !req.Stdin {
+		req.Stdout, req.Stderr = true, true
+	}
+	if req.Tty {
+		req.Stderr = false // a terminal merges stderr into stdout
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	raw, err := s.k.rt.Exec(ctx, req)
+	cancel()
+	if err != nil {
+		http.Error(w, fmt.Sprintf("exec in pod %s/%s container %q: %v", ns, name, container, err), http.StatusInternalServerError)
+		return
+	}
+	target, err := url.Parse(raw)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("runtime returned a bad exec URL %q: %v", raw, err), http.StatusInternalServerError)
+		return
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL = target
+			pr.Out.Host = target.Host
+			pr.Out.Header.Del("Authorization")
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			http.Error(w, fmt.Sprintf("exec stream to the runtime failed: %v", err), http.StatusBadGateway)
+		},
+	}
+	proxy.ServeHTTP(w, r)
+}
+
 type flushWriter struct {
 	w io.Writer
 	f http.Flusher
@@ -350,6 +404,10 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 	cmd := q["command"]
 	if len(cmd) == 0 {
 		http.Error(w, "at least one command parameter is required", http.StatusBadRequest)
+		return
+	}
+	if r.Header.Get("Upgrade") != "" {
+		s.streamExec(w, r, ns, name, container, cmd)
 		return
 	}
 	timeout := time.Minute

@@ -205,6 +205,15 @@ func (c *CRI) ExecSync(ctx context.Context, id string, cmd []string, timeout tim
 	return &ExecResult{Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode}, nil
 }
 
+// Exec implements Runtime.
+func (c *CRI) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (string, error) {
+	r, err := c.rt.Exec(ctx, req)
+	if err != nil {
+		return "", wrap(err, fmt.Sprintf("exec %q in container %s", req.Cmd, req.ContainerId))
+	}
+	return r.Url, nil
+}
+
 // PullImage implements Runtime.
 func (c *CRI) PullImage(ctx context.Context, image string) (string, error) {
 	r, err := c.img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: image}})

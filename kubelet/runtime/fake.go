@@ -24,8 +24,8 @@ type Fake struct {
 	Now func() time.Time
 	// PodIP returns the IP of a new sandbox; nil = 10.88.<n>.<n>.
 	PodIP func(cfg *runtimeapi.PodSandboxConfig) string
-	// Exec, if set, answers ExecSync; nil = exit 0 with no output.
-	Exec func(containerID string, cmd []string) (*ExecResult, error)
+	// ExecHook, if set, answers ExecSync; nil = exit 0 with no output.
+	ExecHook func(containerID string, cmd []string) (*ExecResult, error)
 
 	mu         sync.Mutex
 	sandboxes  map[string]*fakeSandbox
@@ -313,7 +313,7 @@ func (f *Fake) ExecSync(_ context.Context, id string, cmd []string, _ time.Durat
 	f.mu.Lock()
 	c, ok := f.containers[id]
 	running := ok && c.status.State == runtimeapi.ContainerState_CONTAINER_RUNNING
-	hook := f.Exec
+	hook := f.ExecHook
 	f.mu.Unlock()
 	if !running {
 		return nil, fmt.Errorf("exec in container %s: not running", id)
@@ -322,6 +322,11 @@ func (f *Fake) ExecSync(_ context.Context, id string, cmd []string, _ time.Durat
 		return hook(id, cmd)
 	}
 	return &ExecResult{}, nil
+}
+
+// Exec implements Runtime: the fake has no streaming server.
+func (f *Fake) Exec(_ context.Context, req *runtimeapi.ExecRequest) (string, error) {
+	return "", fmt.Errorf("exec in container %s: the fake runtime has no streaming server", req.ContainerId)
 }
 
 func (f *Fake) imagePresentLocked(image string) bool {

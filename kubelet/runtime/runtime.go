@@ -44,6 +44,9 @@ type Runtime interface {
 	ListContainers(ctx context.Context, filter *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error)
 	// ExecSync runs cmd in a running container and waits at most timeout.
 	ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (*ExecResult, error)
+	// Exec prepares a streaming exec and returns the URL of the runtime's
+	// streaming server that serves it (SPDY or WebSocket remotecommand).
+	Exec(ctx context.Context, req *runtimeapi.ExecRequest) (string, error)
 
 	// PullImage pulls image and returns its reference (id).
 	PullImage(ctx context.Context, image string) (string, error)
