@@ -2,14 +2,17 @@ package kubelet
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
@@ -335,6 +338,36 @@ func computePodStatus(in statusInput) corev1.PodStatus {
 	return out
 }
 
+// statusMergePatch is a JSON merge patch from the pod's current status to
+// status (nulls remove what is gone), with the pod's uid as a test.
+func statusMergePatch(pod *corev1.Pod, status corev1.PodStatus) ([]byte, error) {
+	type doc struct {
+		Metadata map[string]any   `json:"metadata"`
+		Status   corev1.PodStatus `json:"status"`
+	}
+	meta := map[string]any{"uid": pod.UID}
+	before, err := json.Marshal(doc{Metadata: meta, Status: pod.Status})
+	if err != nil {
+		return nil, err
+	}
+	after, err := json.Marshal(doc{Metadata: meta, Status: status})
+	if err != nil {
+		return nil, err
+	}
+	patch, err := jsonpatch.CreateMergePatch(before, after)
+	if err != nil {
+		return nil, err
+	}
+	// Keep the uid in the patch: a pod recreated under the same name
+	// rejects it instead of getting our status.
+	var m map[string]any
+	if err := json.Unmarshal(patch, &m); err != nil {
+		return nil, err
+	}
+	m["metadata"] = meta
+	return json.Marshal(m)
+}
+
 // writeStatus writes status through pods/{name}/status when it differs
 // from what the API has.
 func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, status corev1.PodStatus) error {
@@ -346,16 +379,14 @@ func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, status corev
 	pods := k.client.Pods.Namespace(pod.Namespace)
 	_, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {
-		// The cache was behind; write over the latest version.
-		fresh, gerr := pods.Get(ctx, pod.Name, metav1.GetOptions{})
-		if gerr != nil {
-			return fmt.Errorf("pod %s/%s: status: %w", pod.Namespace, pod.Name, gerr)
+		// Our cached copy is behind (often our own last write). The status
+		// is ours, so patch the difference instead of racing on
+		// resourceVersion; the uid precondition keeps it on this pod.
+		patch, perr := statusMergePatch(pod, status)
+		if perr != nil {
+			return fmt.Errorf("pod %s/%s: status: %w", pod.Namespace, pod.Name, perr)
 		}
-		if fresh.UID != pod.UID {
-			return nil
-		}
-		fresh.Status = status
-		_, err = pods.UpdateStatus(ctx, fresh, metav1.UpdateOptions{})
+		_, err = pods.Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
 	}
 	if apierrors.IsNotFound(err) {
 		return nil

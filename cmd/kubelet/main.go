@@ -177,6 +177,11 @@ func run(o *options) error {
 	restCfg.UserAgent = "minik8s-kubelet"
 	restCfg.Timeout = 30 * time.Second
 	restCfg.QPS, restCfg.Burst = 50, 100
+	if o.hollow > 0 {
+		// One client serves every hollow node: give it their combined share.
+		restCfg.QPS = max(50, 5*float64(o.hollow))
+		restCfg.Burst = int(2 * restCfg.QPS)
+	}
 	cs, err := typed.NewForConfig(restCfg)
 	if err != nil {
 		return err
