@@ -598,8 +598,19 @@ func TestKubeletRestartAdoptsContainers(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "steady"},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: imagebuild.WebV2Image}}},
 	})
+	e.create(&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "doomed"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: imagebuild.WebV1Image}}},
+	})
 	before := e.waitPod("steady", "Running", running).Status.ContainerStatuses[0]
+	e.waitPod("doomed", "Running", running)
 	e.stopKubelet()
+	// While the kubelet is down, "doomed" is force-deleted from the API:
+	// the restarted kubelet must clean up its containers.
+	zero := int64(0)
+	if err := e.pods().Delete(context.Background(), "doomed", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
 	e.startKubelet()
 	// Give the new kubelet several sync rounds, then make a change it must
 	// notice (a label) to prove it is syncing this pod.
@@ -614,8 +625,16 @@ func TestKubeletRestartAdoptsContainers(t *testing.T) {
 		t.Errorf("container changed across a kubelet restart: before %s started %v, after %s started %v restarts %d",
 			before.ContainerID, before.State.Running.StartedAt, after.ContainerID, after.State.Running.StartedAt, after.RestartCount)
 	}
-	cs, err := e.cri.ListContainers(ctx, nil)
-	if err != nil || len(cs) != 1 {
-		t.Errorf("containers after restart: %d %v", len(cs), err)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		sbs, err := e.cri.ListPodSandbox(ctx, nil)
+		cs, err2 := e.cri.ListContainers(ctx, nil)
+		if err == nil && err2 == nil && len(sbs) == 1 && len(cs) == 1 && sbs[0].Metadata.Name == "steady" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after restart: %d sandboxes, %d containers (%v %v); want only steady's", len(sbs), len(cs), err, err2)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
