@@ -116,8 +116,8 @@ type Deps struct {
 	Runtime krt.Runtime
 	// Configs reads ConfigMaps and Secrets; nil = informers of this kubelet.
 	Configs ConfigSource
-	// ConfigChanged, if set, is how a shared Configs tells this kubelet
-	// that a ConfigMap or Secret changed; the kubelet registers a callback.
+	// (A shared Configs does not wake this kubelet's pods on changes; they
+	// catch up at their periodic resync.)
 	Clock  Clock
 	Prober ProbeRunner
 	Log    *slog.Logger
@@ -153,7 +153,7 @@ type Kubelet struct {
 
 	events chan *corev1.Event
 
-	// podStarted records when each pod first ran (for benchmarks and
+	// firstSeen records when each pod was first seen bound here (its
 	// status startTime).
 	firstSeen sync.Map // types.UID -> time.Time
 }

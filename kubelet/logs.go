@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 )
 
@@ -197,6 +196,5 @@ func ReadLogs(ctx context.Context, path string, opts LogOptions, w io.Writer, ru
 			return nil
 		case <-time.After(100 * time.Millisecond):
 		}
-		_ = strings.TrimSpace
 	}
 }

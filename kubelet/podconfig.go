@@ -2,7 +2,6 @@ package kubelet
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"os"
@@ -583,5 +582,3 @@ func securityContext(pod *corev1.Pod, c *corev1.Container) *runtimeapi.LinuxCont
 	}
 	return sc
 }
-
-var errNoSandboxIP = errors.New("sandbox has no IP")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,8 +34,6 @@ type podWorker struct {
 	waiting map[string]*corev1.ContainerStateWaiting
 	// sandboxErr is why the sandbox could not be created.
 	sandboxErr string
-
-	mu sync.Mutex // guards lastStatus for readers outside the goroutine
 }
 
 func newPodWorker(k *Kubelet, uid types.UID, ns, name string) *podWorker {
@@ -206,7 +203,7 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool, error) {
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		// Terminal: nothing restarts; make sure nothing runs.
-		if err := w.killAll(ctx, pod, state, w.grace(pod), true); err != nil {
+		if err := w.killAll(ctx, state, w.grace(pod), true); err != nil {
 			return 0, false, err
 		}
 		return 0, false, nil
@@ -221,20 +218,20 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool, error) {
 			return 0, false, fmt.Errorf("pod %s/%s: reading runtime state: %w", w.namespace, w.name, err)
 		}
 	}
-	w.ensureProbes(ctx, pod, state)
+	w.ensureProbes(pod, state)
 	status := w.status(pod, state)
 	if err := k.writeStatus(ctx, pod, status); err != nil {
 		return 0, false, err
 	}
 	if status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed {
 		w.log.Info("pod finished", "phase", status.Phase)
-		if err := w.killAll(ctx, pod, state, w.grace(pod), true); err != nil {
+		if err := w.killAll(ctx, state, w.grace(pod), true); err != nil {
 			return 0, false, err
 		}
 		w.k.probes.StopPod(w.uid, nil)
 		return 0, false, nil
 	}
-	w.gc(ctx, pod, state)
+	w.gc(ctx, state)
 	if pending(status) {
 		// Something is on its way (a container being created, a sandbox
 		// getting its IP): look again soon.
@@ -281,7 +278,7 @@ func (w *podWorker) converge(ctx context.Context, pod *corev1.Pod, state *podSta
 		if sb != nil {
 			attempt = sb.GetMetadata().GetAttempt() + 1
 			// A dead sandbox takes its containers with it.
-			if err := w.killAll(ctx, pod, state, w.grace(pod), true); err != nil {
+			if err := w.killAll(ctx, state, w.grace(pod), true); err != nil {
 				return false, 0, err
 			}
 		}
@@ -529,7 +526,7 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.
 
 // ensureProbes runs the probes of running containers and stops those of
 // containers that are gone. Liveness and readiness wait for startup.
-func (w *podWorker) ensureProbes(ctx context.Context, pod *corev1.Pod, state *podState) {
+func (w *podWorker) ensureProbes(pod *corev1.Pod, state *podState) {
 	sb := state.current()
 	if sb == nil {
 		w.k.probes.StopPod(w.uid, nil)
@@ -564,13 +561,12 @@ func (w *podWorker) ensureProbes(ctx context.Context, pod *corev1.Pod, state *po
 			w.k.probes.Ensure(w.k.runCtx, probeKey{w.uid, c.Name, Readiness, cur.Id}, c.ReadinessProbe, target, started)
 		}
 	}
-	_ = ctx
 	w.k.probes.StopPod(w.uid, keep)
 }
 
 // killAll stops every running container of the pod (in parallel, each
 // with grace), and its sandboxes when stopSandbox.
-func (w *podWorker) killAll(ctx context.Context, pod *corev1.Pod, state *podState, grace time.Duration, stopSandbox bool) error {
+func (w *podWorker) killAll(ctx context.Context, state *podState, grace time.Duration, stopSandbox bool) error {
 	w.k.probes.StopPod(w.uid, nil)
 	var wg sync.WaitGroup
 	errs := make([]error, len(state.containers))
@@ -600,7 +596,6 @@ func (w *podWorker) killAll(ctx context.Context, pod *corev1.Pod, state *podStat
 			}
 		}
 	}
-	_ = pod
 	return nil
 }
 
@@ -617,7 +612,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, state *podSt
 		}
 	}
 	w.log.Info("pod is being deleted; stopping its containers", "grace", grace)
-	if err := w.killAll(ctx, pod, state, grace, false); err != nil {
+	if err := w.killAll(ctx, state, grace, false); err != nil {
 		return 0, false, err
 	}
 	if st, err := w.k.podRuntimeState(ctx, w.uid); err == nil {
@@ -638,7 +633,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, state *podSt
 
 // teardown stops and removes everything the pod has on this node.
 func (w *podWorker) teardown(ctx context.Context, state *podState, grace time.Duration) error {
-	if err := w.killAll(ctx, w.lastPod, state, grace, true); err != nil {
+	if err := w.killAll(ctx, state, grace, true); err != nil {
 		return err
 	}
 	logDir := ""
@@ -663,7 +658,7 @@ func (w *podWorker) teardown(ctx context.Context, state *podState, grace time.Du
 // gc removes exited containers beyond the newest two of each name (the
 // current one and the previous one, whose logs `--previous` reads) and
 // sandboxes older than the current one.
-func (w *podWorker) gc(ctx context.Context, pod *corev1.Pod, state *podState) {
+func (w *podWorker) gc(ctx context.Context, state *podState) {
 	count := map[string]int{}
 	for _, c := range state.containers {
 		name := c.GetMetadata().GetName()
@@ -692,7 +687,6 @@ func (w *podWorker) gc(ctx context.Context, pod *corev1.Pod, state *podState) {
 			}
 		}
 	}
-	_ = pod
 }
 
 // pending reports whether a pod is still coming up: not every container
@@ -733,5 +727,3 @@ func attemptOf(c *runtimeapi.ContainerStatus) int32 {
 	}
 	return int32(c.GetMetadata().GetAttempt())
 }
-
-var _ = strconv.Itoa
