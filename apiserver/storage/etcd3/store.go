@@ -209,15 +209,25 @@ func (s *store) Create(ctx context.Context, key string, obj, out runtime.Object)
 		return storage.NewError(storage.ErrCodeKeyExists, key, "already exists")
 	}
 	// out is what was just written: copy it rather than decode the bytes.
-	if out != nil {
-		v, err := conversion.EnforcePtr(out)
-		if err != nil {
-			return storage.NewError(storage.ErrCodeInvalidObj, key, "output object: %v", err)
-		}
-		v.Set(reflect.ValueOf(obj.DeepCopyObject()).Elem())
-		return setRV(key, out, resp.Header.Revision)
+	return s.copyInto(key, obj, out, resp.Header.Revision)
+}
+
+// copyInto sets out to a deep copy of obj (the object just written) with
+// resourceVersion rev: cheaper than decoding the bytes that were stored.
+func (s *store) copyInto(key string, obj, out runtime.Object, rev int64) error {
+	if out == nil {
+		return nil
 	}
-	return nil
+	v, err := conversion.EnforcePtr(out)
+	if err != nil {
+		return storage.NewError(storage.ErrCodeInvalidObj, key, "output object: %v", err)
+	}
+	src := reflect.ValueOf(obj.DeepCopyObject())
+	if src.Kind() != reflect.Pointer || src.Elem().Type() != v.Type() {
+		return storage.NewError(storage.ErrCodeInvalidObj, key, "wrote %T, want %T", obj, out)
+	}
+	v.Set(src.Elem())
+	return setRV(key, out, rev)
 }
 
 func (s *store) Get(ctx context.Context, key string, out runtime.Object) error {
@@ -311,7 +321,7 @@ func (s *store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 			return fmt.Errorf("update %s: %w", key, err)
 		}
 		if txn.Succeeded {
-			return s.decodeInto(key, plain, out, txn.Header.Revision)
+			return s.copyInto(key, updated, out, txn.Header.Revision)
 		}
 		// Lost the race: the Else branch already read the winner's
 		// state, so retry on it without another round-trip.
