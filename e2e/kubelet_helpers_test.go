@@ -68,6 +68,7 @@ func startContainerd(t testing.TB, dir, podCIDR string) *runtime.Containerd {
 		SandboxImage: imagebuild.PauseImage,
 		PodCIDR:      podCIDR,
 		ImportImages: imgs,
+		NoMasquerade: os.Getenv("MINIK8S_E2E_NO_MASQ") != "",
 		Log:          testLogger(t),
 	})
 	if err != nil {

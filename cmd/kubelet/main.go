@@ -37,6 +37,7 @@ type options struct {
 	importImages   []string
 	sandboxImage   string
 	podCIDR        string
+	masquerade     bool
 	nodeIP         string
 	taints         []string
 	labels         map[string]string
@@ -99,6 +100,7 @@ With --hollow N it runs N hollow nodes named <prefix>-0..N-1 on the fake runtime
 	f.StringSliceVar(&o.importImages, "import-images", nil, "OCI image tarballs (files or directories of *.tar) to import into the supervised containerd")
 	f.StringVar(&o.sandboxImage, "sandbox-image", "minik8s.local/pause:3.10", "pause image for pod sandboxes")
 	f.StringVar(&o.podCIDR, "pod-cidr", "", "this node's pod CIDR (spec.podCIDR and the CNI bridge range), e.g. 10.244.1.0/24")
+	f.BoolVar(&o.masquerade, "masquerade-pod-traffic", true, "SNAT pod traffic leaving the pod CIDR (CNI bridge ipMasq); turn off when pod CIDRs are routed")
 	f.StringVar(&o.nodeIP, "node-ip", "", "InternalIP to report (default: first global IPv4 address)")
 	f.StringSliceVar(&o.taints, "register-with-taints", nil, "taints to register with, key=value:Effect")
 	f.StringToStringVar(&o.labels, "node-labels", nil, "extra labels to register with")
@@ -214,6 +216,7 @@ func run(o *options) error {
 			Binary:       o.containerd,
 			SandboxImage: o.sandboxImage,
 			PodCIDR:      o.podCIDR,
+			NoMasquerade: !o.masquerade,
 			ImportImages: imgs,
 			Log:          log,
 		})

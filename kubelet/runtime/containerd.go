@@ -35,6 +35,10 @@ type ContainerdOptions struct {
 	// Bridge is the Linux bridge name (at most 15 bytes); "" derives one
 	// from Dir, so two nodes on one machine do not share a bridge.
 	Bridge string
+	// NoMasquerade leaves out the bridge plugin's SNAT of pod traffic
+	// leaving the pod CIDR (saves several iptables calls per pod; pods then
+	// reach only routed networks).
+	NoMasquerade bool
 	// CNIBinDir holds the CNI plugins; "" means /usr/lib/cni (Debian).
 	CNIBinDir string
 	// ImportImages are OCI tarballs imported (ctr -n k8s.io images import)
@@ -63,6 +67,16 @@ type Containerd struct {
 
 // Socket is the CRI/containerd gRPC socket path.
 func (c *Containerd) Socket() string { return c.socket }
+
+// Pid is the current containerd process id (0 if none).
+func (c *Containerd) Pid() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil || c.cmd.Process == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
 
 // Dir is the containerd's directory.
 func (c *Containerd) Dir() string { return c.opts.Dir }
@@ -175,7 +189,7 @@ func (c *Containerd) CNIConfig() ([]byte, error) {
 				"type":        "bridge",
 				"bridge":      c.opts.Bridge,
 				"isGateway":   true,
-				"ipMasq":      true,
+				"ipMasq":      !c.opts.NoMasquerade,
 				"hairpinMode": true,
 				"ipam": map[string]any{
 					"type":    "host-local",
