@@ -485,6 +485,13 @@ func (c *Cacher) Watch(ctx context.Context, prefix string, opts storage.WatchOpt
 	if !c.inCache(prefix) {
 		return c.under.Watch(ctx, prefix, opts)
 	}
+	if opts.ResourceVersion == "" {
+		// "" means "from the latest state", which the cache may trail by a
+		// few events; etcd lists and watches consistently. Clients rarely
+		// ask for this (informers watch from their list's revision and
+		// "0" is served from the cache), so consistency wins over cost.
+		return c.watchUnderlying(ctx, prefix, opts)
+	}
 	var fromRev int64 = -1 // -1: start with the current objects
 	if rv := opts.ResourceVersion; rv != "" && rv != "0" {
 		n, err := strconv.ParseInt(rv, 10, 64)
