@@ -172,8 +172,7 @@ func TestKubeletFakeRuntimeAgainstAPIServer(t *testing.T) {
 	}
 
 	// The container crashes: it restarts at once (restartCount 1) ...
-	ids := fake.ContainerIDs(string(got.UID), "web")
-	if err := fake.SetExited(ids[len(ids)-1], 2, "Error"); err != nil {
+	if err := fake.SetExited(fake.RunningContainerID(string(got.UID), "web"), 2, "Error"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "restartCount 1", func() (bool, error) {
@@ -189,8 +188,7 @@ func TestKubeletFakeRuntimeAgainstAPIServer(t *testing.T) {
 		t.Errorf("lastState %+v", got.Status.ContainerStatuses[0].LastTerminationState)
 	}
 	// ... and crashing again soon after backs off.
-	ids = fake.ContainerIDs(string(got.UID), "web")
-	if err := fake.SetExited(ids[len(ids)-1], 1, "Error"); err != nil {
+	if err := fake.SetExited(fake.RunningContainerID(string(got.UID), "web"), 1, "Error"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "CrashLoopBackOff", func() (bool, error) {
@@ -267,8 +265,13 @@ func TestKubeletCrashLoopWithFakeClock(t *testing.T) {
 		return status().State.Running != nil, nil
 	})
 	crash := func() {
-		ids := fake.ContainerIDs(uid, "app")
-		if err := fake.SetExited(ids[len(ids)-1], 1, "Error"); err != nil {
+		// The fake clock stamps every container with the same time, so
+		// pick the running one rather than the "newest".
+		id := fake.RunningContainerID(uid, "app")
+		if id == "" {
+			t.Fatal("no running container to crash")
+		}
+		if err := fake.SetExited(id, 1, "Error"); err != nil {
 			t.Fatal(err)
 		}
 	}

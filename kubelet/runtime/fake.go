@@ -414,6 +414,19 @@ func (f *Fake) ContainerIDs(podUID, name string) []string {
 	return ids
 }
 
+// RunningContainerID returns the id of the running container named name
+// of the pod with uid, or "".
+func (f *Fake) RunningContainerID(podUID, name string) string {
+	cs, _ := f.ListContainers(context.Background(), &runtimeapi.ContainerFilter{
+		State:         &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_RUNNING},
+		LabelSelector: map[string]string{LabelPodUID: podUID, LabelContainerName: name},
+	})
+	if len(cs) == 0 {
+		return ""
+	}
+	return cs[len(cs)-1].Id
+}
+
 // Counts returns how many sandboxes and containers exist, and how many
 // containers are running.
 func (f *Fake) Counts() (sandboxes, containers, running int) {
