@@ -2,6 +2,9 @@ package storage
 
 import (
 	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
 
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -128,4 +131,25 @@ type Preconditions struct {
 type Transformer interface {
 	TransformToStorage(key string, plain []byte) ([]byte, error)
 	TransformFromStorage(key string, stored []byte) ([]byte, error)
+}
+
+// WithDefaultAttrs returns p with GetAttrs filled in when it has selectors
+// but no GetAttrs (which would otherwise be a nil call): the attributes every
+// object has, its labels, metadata.name and metadata.namespace.
+func (p Predicate) WithDefaultAttrs() Predicate {
+	if p.GetAttrs == nil && !p.Empty() {
+		p.GetAttrs = metaAttrs
+	}
+	return p
+}
+
+func metaAttrs(obj runtime.Object) (labels.Set, fields.Set, error) {
+	acc, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, nil, fmt.Errorf("selector attributes: %w", err)
+	}
+	return labels.Set(acc.GetLabels()), fields.Set{
+		"metadata.name":      acc.GetName(),
+		"metadata.namespace": acc.GetNamespace(),
+	}, nil
 }

@@ -443,7 +443,7 @@ func (c *Cacher) GetList(ctx context.Context, prefix string, opts storage.ListOp
 		return err
 	}
 	match := keyMatcher(prefix)
-	pred := withAttrs(opts.Predicate)
+	pred := opts.Predicate.WithDefaultAttrs()
 	type kv struct {
 		key string
 		obj runtime.Object
@@ -542,7 +542,7 @@ func (c *Cacher) newWatcher(ctx context.Context, prefix string, opts storage.Wat
 		c:         c,
 		id:        c.nextID,
 		match:     keyMatcher(prefix),
-		pred:      withAttrs(opts.Predicate),
+		pred:      opts.Predicate.WithDefaultAttrs(),
 		bookmarks: opts.AllowBookmarks,
 		input:     make(chan delivery, c.cfg.WatcherBufferSize),
 		result:    make(chan watch.Event),

@@ -106,7 +106,7 @@ func (s *store) GetList(ctx context.Context, prefix string, opts storage.ListOpt
 		}
 	}
 
-	pred := withAttrs(opts.Predicate)
+	pred := opts.Predicate.WithDefaultAttrs()
 	limit := opts.Limit
 	batch := limit
 	if !pred.Empty() && batch > 0 && batch < 100 {

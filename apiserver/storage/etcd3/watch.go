@@ -64,7 +64,7 @@ func (s *store) Watch(ctx context.Context, prefix string, opts storage.WatchOpti
 		s:         s,
 		prefix:    prefix,
 		recursive: strings.HasSuffix(prefix, "/"),
-		pred:      withAttrs(opts.Predicate),
+		pred:      opts.Predicate.WithDefaultAttrs(),
 		bookmarks: opts.AllowBookmarks,
 		result:    make(chan watch.Event, resultBuffer),
 		cancel:    cancel,
