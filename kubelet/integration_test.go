@@ -3,7 +3,10 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -112,7 +115,7 @@ func TestKubeletFakeRuntimeAgainstAPIServer(t *testing.T) {
 	}
 	s := apiservertest.Start(t)
 	cs := testClientset(t, s)
-	_, fake := startFakeKubelet(t, cs, "node-a")
+	k, fake := startFakeKubelet(t, cs, "node-a")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -169,6 +172,31 @@ func TestKubeletFakeRuntimeAgainstAPIServer(t *testing.T) {
 	if got.Status.PodIP == "" || got.Status.HostIP != "10.1.2.3" || len(got.Status.ContainerStatuses) != 1 ||
 		got.Status.ContainerStatuses[0].State.Running == nil || got.Status.QOSClass != corev1.PodQOSBestEffort {
 		t.Fatalf("status %+v", got.Status)
+	}
+
+	// The kubelet's HTTP endpoint lists the pod and counts its worker.
+	srv := httptest.NewServer(NewServer(k, ServerOptions{Anonymous: true}).Handler())
+	defer srv.Close()
+	for path, want := range map[string]string{
+		"/healthz": "ok",
+		"/pods":    `"name":"web"`,
+		"/metrics": `minik8s_kubelet_pod_workers{node="node-a"} 1`,
+	} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d, body lacks %q", path, resp.StatusCode, want)
+		}
+	}
+	if resp, err := http.Get(srv.URL + "/containerLogs/default/nope/c"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("logs of a missing pod: %v %v", resp, err)
+	}
+	if resp, err := http.Get(srv.URL + "/containerLogs/default/web/nope"); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("logs of a missing container: %v %v", resp, err)
 	}
 
 	// The container crashes: it restarts at once (restartCount 1) ...

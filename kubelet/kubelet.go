@@ -133,6 +133,7 @@ type Kubelet struct {
 	log     *slog.Logger
 	probes  *ProbeManager
 	backoff *Backoff
+	metrics *metrics
 
 	hostname       string
 	nodeIP         string
@@ -179,6 +180,7 @@ func New(cfg Config, deps Deps) (*Kubelet, error) {
 		log:     deps.Log,
 		workers: map[types.UID]*podWorker{},
 		events:  make(chan *corev1.Event, 256),
+		metrics: getMetrics(),
 	}
 	if k.clock == nil {
 		k.clock = realClock{}
@@ -388,6 +390,7 @@ func (k *Kubelet) ensureWorker(uid types.UID, ns, name string) {
 	}
 	w := newPodWorker(k, uid, ns, name)
 	k.workers[uid] = w
+	k.metrics.workers.WithLabelValues(k.cfg.NodeName).Set(float64(len(k.workers)))
 	k.wg.Add(1)
 	go func() {
 		defer k.wg.Done()
@@ -408,6 +411,7 @@ func (k *Kubelet) wake(uid types.UID) {
 func (k *Kubelet) workerDone(uid types.UID) {
 	k.mu.Lock()
 	delete(k.workers, uid)
+	k.metrics.workers.WithLabelValues(k.cfg.NodeName).Set(float64(len(k.workers)))
 	k.mu.Unlock()
 	k.firstSeen.Delete(uid)
 	k.backoff.ForgetPrefix(string(uid) + "/")

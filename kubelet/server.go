@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -54,6 +55,7 @@ type ServerOptions struct {
 // Server serves container logs and exec for one kubelet:
 //
 //	GET  /healthz
+//	GET  /metrics                                     Prometheus metrics
 //	GET  /pods                                        PodList of this node's pods
 //	GET  /containerLogs/{namespace}/{pod}/{container} ?follow=&tailLines=&previous=&timestamps=&sinceSeconds=&limitBytes=
 //	POST /exec/{namespace}/{pod}/{container}          ?command=...&command=...&stdin=&stdout=&stderr=&tty=
@@ -80,6 +82,7 @@ func NewServer(k *Kubelet, opts ServerOptions) *Server {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(Registry, promhttp.HandlerOpts{})))
 	mux.Handle("GET /pods", s.auth(http.HandlerFunc(s.handlePods)))
 	mux.Handle("GET /containerLogs/{namespace}/{pod}/{container}", s.auth(http.HandlerFunc(s.handleLogs)))
 	mux.Handle("POST /exec/{namespace}/{pod}/{container}", s.auth(http.HandlerFunc(s.handleExec)))

@@ -56,9 +56,12 @@ func (w *podWorker) run(ctx context.Context) {
 	defer w.k.workerDone(w.uid)
 	for ctx.Err() == nil {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		start := time.Now()
 		next, done, err := w.sync(sctx)
 		cancel()
+		w.k.metrics.syncDuration.WithLabelValues(w.k.cfg.NodeName).Observe(time.Since(start).Seconds())
 		if err != nil && ctx.Err() == nil {
+			w.k.metrics.syncErrors.WithLabelValues(w.k.cfg.NodeName).Inc()
 			w.log.Warn("pod sync failed", "err", err)
 			next = min(next, 2*time.Second)
 			if next <= 0 {
@@ -394,6 +397,7 @@ func (w *podWorker) restart(ctx context.Context, pod *corev1.Pod, c *corev1.Cont
 		return false, d, nil
 	}
 	w.k.backoff.Next(key)
+	w.k.metrics.restarts.WithLabelValues(w.k.cfg.NodeName).Inc()
 	w.log.Info("restarting container", "container", c.Name, "exitCode", last.ExitCode, "reason", last.Reason, "restartCount", last.GetMetadata().GetAttempt()+1)
 	return w.startContainer(ctx, pod, c, init, last.GetMetadata().GetAttempt()+1, sbID, sbCfg, podIP)
 }
