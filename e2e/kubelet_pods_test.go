@@ -286,6 +286,36 @@ func TestKubeletPodRunsServesLogsAndExec(t *testing.T) {
 	if l := e.logs("web", "web", url.Values{"timestamps": {"true"}, "tailLines": {"1"}}); !strings.Contains(l, "Z ") || strings.Count(l, "\n") != 1 {
 		t.Errorf("tailLines=1 with timestamps: %q", l)
 	}
+	// follow=true streams lines written after the request started.
+	followed := make(chan string, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.serverURL+"/containerLogs/default/web/web?follow=true&tailLines=0", nil)
+		req.Header.Set("Authorization", "Bearer "+e.api.AdminToken)
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // test
+		resp, err := c.Do(req)
+		if err != nil {
+			followed <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		var got []byte
+		buf := make([]byte, 4096)
+		for !strings.Contains(string(got), "follow-marker") {
+			n, err := resp.Body.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		followed <- string(got)
+	}()
+	time.Sleep(time.Second)
+	e.exec("web", "web", "sh", "-c", "echo follow-marker > /proc/1/fd/1")
+	if got := <-followed; !strings.Contains(got, "follow-marker\n") || strings.Contains(got, "listening") {
+		t.Errorf("follow with tailLines=0 read %q", got)
+	}
 	out, code := e.exec("web", "web", "cat", "/etc/hostname")
 	if strings.TrimSpace(out) != "web" || code != "0" {
 		t.Errorf("exec hostname: %q exit %s", out, code)
