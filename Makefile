@@ -13,7 +13,7 @@ test: ## unit + integration tests (real embedded etcd); what CI runs
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
-test-e2e: build ## end-to-end tests against real binaries
+test-e2e: build ## end-to-end tests: kubelet on real containerd/CNI, proxy with real iptables traffic (root)
 	$(GO) test -count=1 -tags e2e -timeout 30m ./e2e/...
 
 bench: ## print apiserver throughput/latency numbers
