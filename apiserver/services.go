@@ -51,6 +51,7 @@ func (s *Server) installServiceAllocators(ctx context.Context, _ net.IP) error {
 	}
 	s.api.Hooks["services"] = rest.Hooks{
 		BeforeCreate: sa.beforeCreate,
+		CheckCreate:  sa.checkCreate,
 		BeforeUpdate: sa.beforeUpdate,
 		AfterDelete:  sa.afterDelete,
 	}
@@ -190,6 +191,44 @@ func (sa *serviceAllocators) beforeCreate(ctx context.Context, obj runtime.Objec
 		}
 	}
 	return t.undo, nil
+}
+
+// checkCreate is beforeCreate for dry runs: values the Service asks for
+// must be in range and free; nothing is reserved, so values the server
+// would choose are not shown.
+func (sa *serviceAllocators) checkCreate(ctx context.Context, obj runtime.Object) error {
+	svc := obj.(*corev1.Service)
+	if needsClusterIP(svc) && svc.Spec.ClusterIP != "" {
+		path := field.NewPath("spec", "clusterIP")
+		ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
+		if err != nil || !sa.ips.CIDR().Contains(ip) {
+			return allocationError(svc, path, svc.Spec.ClusterIP, &allocator.Error{Err: allocator.ErrNotInRange,
+				What: "cluster IP", Value: svc.Spec.ClusterIP, Range: sa.ips.CIDR().String()})
+		}
+		if taken, err := sa.ips.Has(ctx, ip); err != nil {
+			return err
+		} else if taken {
+			return allocationError(svc, path, svc.Spec.ClusterIP, allocator.ErrAllocated)
+		}
+	}
+	if needsNodePorts(svc) {
+		for i, p := range svc.Spec.Ports {
+			if p.NodePort == 0 {
+				continue
+			}
+			path := field.NewPath("spec", "ports").Index(i).Child("nodePort")
+			if !sa.ports.Range().Contains(int(p.NodePort)) {
+				return allocationError(svc, path, p.NodePort, &allocator.Error{Err: allocator.ErrNotInRange,
+					What: "node port", Value: fmt.Sprint(p.NodePort), Range: sa.ports.Range().String()})
+			}
+			if taken, err := sa.ports.Has(ctx, int(p.NodePort)); err != nil {
+				return err
+			} else if taken {
+				return allocationError(svc, path, p.NodePort, allocator.ErrAllocated)
+			}
+		}
+	}
+	return nil
 }
 
 func (sa *serviceAllocators) beforeUpdate(ctx context.Context, newObj, oldObj runtime.Object) (func(bool), error) {

@@ -22,6 +22,9 @@ import (
 type Hooks struct {
 	// BeforeCreate runs after validation, before the object is stored.
 	BeforeCreate func(ctx context.Context, obj runtime.Object) (undo func(), err error)
+	// CheckCreate replaces BeforeCreate in a dry run: it must fail where
+	// BeforeCreate would, without changing anything.
+	CheckCreate func(ctx context.Context, obj runtime.Object) error
 	// BeforeUpdate runs after validation; done(true) is called after the
 	// write succeeded, done(false) if it did not.
 	BeforeUpdate func(ctx context.Context, newObj, oldObj runtime.Object) (done func(stored bool), err error)

@@ -95,11 +95,19 @@ func (a *API) createOne(ctx context.Context, res *registry.Resource, obj runtime
 			return nil, err
 		}
 	}
+	h := a.Hooks[res.GroupResource().String()]
 	if dryRun {
+		// A dry run writes nothing, not even an allocation, but fails
+		// where the real create would.
+		if h.CheckCreate != nil {
+			if err := h.CheckCreate(ctx, obj); err != nil {
+				return nil, err
+			}
+		}
 		return obj, nil
 	}
 	undo := func() {}
-	if h := a.Hooks[res.GroupResource().String()]; h.BeforeCreate != nil {
+	if h.BeforeCreate != nil {
 		u, err := h.BeforeCreate(ctx, obj)
 		if err != nil {
 			return nil, err
