@@ -14,8 +14,6 @@ import (
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
-	"github.com/minik8s/minik8s/client/kubeconfig"
-	"github.com/minik8s/minik8s/client/rest"
 	"github.com/minik8s/minik8s/client/typed"
 )
 
@@ -32,18 +30,7 @@ type harness struct {
 // (created unless it is "" or default).
 func newHarness(t *testing.T, s *apiservertest.Server, ns string) *harness {
 	t.Helper()
-	kc, err := kubeconfig.Load(s.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := rest.ConfigFromKubeconfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := typed.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := s.Clientset(t)
 	h := &harness{t: t, s: s, cs: cs, ns: ns}
 	if ns != "" && ns != "default" {
 		_, err := cs.Namespaces.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})

@@ -21,9 +21,6 @@ import (
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
-	"github.com/minik8s/minik8s/client/kubeconfig"
-	"github.com/minik8s/minik8s/client/rest"
-	"github.com/minik8s/minik8s/client/typed"
 	"github.com/minik8s/minik8s/hack/images/imagebuild"
 )
 
@@ -41,19 +38,7 @@ func BenchmarkKubeletApplyToRunning(b *testing.B) {
 	}
 	needKubeletDeps(b)
 	api := apiservertest.Start(b)
-	kc, err := kubeconfig.Load(api.Kubeconfig, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	restCfg, err := rest.ConfigFromKubeconfig(kc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	restCfg.Timeout = 30 * time.Second
-	cs, err := typed.NewForConfig(restCfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	cs := api.Clientset(b)
 	dir := shortDir(b, "mkb")
 	b.Cleanup(func() { removeCgroups("/minik8s-bench", "bench-node") })
 	ctd := startContainerd(b, dir+"/ctd", "10.233.30.0/24")

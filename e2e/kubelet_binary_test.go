@@ -17,9 +17,6 @@ import (
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
-	"github.com/minik8s/minik8s/client/kubeconfig"
-	"github.com/minik8s/minik8s/client/rest"
-	"github.com/minik8s/minik8s/client/typed"
 	"github.com/minik8s/minik8s/hack/images/imagebuild"
 	"github.com/minik8s/minik8s/kubelet/runtime"
 )
@@ -33,19 +30,7 @@ func TestKubeletBinaryOwnContainerd(t *testing.T) {
 	needKubeletDeps(t)
 	imgs := testImages(t)
 	api := apiservertest.Start(t)
-	kc, err := kubeconfig.Load(api.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	restCfg, err := rest.ConfigFromKubeconfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	restCfg.Timeout = 30 * time.Second
-	cs, err := typed.NewForConfig(restCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := api.Clientset(t)
 	dir := shortDir(t, "mkk")
 	root := dir + "/r"
 	ctdDir := root + "/containerd"

@@ -22,7 +22,6 @@ import (
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
-	"github.com/minik8s/minik8s/client/kubeconfig"
 	"github.com/minik8s/minik8s/client/rest"
 	"github.com/minik8s/minik8s/client/typed"
 	"github.com/minik8s/minik8s/hack/images/imagebuild"
@@ -52,17 +51,8 @@ func newKubeletEnv(t *testing.T, node, podCIDR string) *kubeletEnv {
 	needKubeletDeps(t)
 	e := &kubeletEnv{t: t, node: node, podCIDR: podCIDR}
 	e.api = apiservertest.Start(t)
-	kc, err := kubeconfig.Load(e.api.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.restCfg, err = rest.ConfigFromKubeconfig(kc); err != nil {
-		t.Fatal(err)
-	}
-	e.restCfg.Timeout = 30 * time.Second
-	if e.cs, err = typed.NewForConfig(e.restCfg); err != nil {
-		t.Fatal(err)
-	}
+	e.restCfg = e.api.RESTConfig(t)
+	e.cs = e.api.Clientset(t)
 	dir := shortDir(t, "mkn")
 	// Runs after containerd's teardown has removed every container.
 	t.Cleanup(func() { removeCgroups("/minik8s-e2e", node) })
@@ -78,6 +68,7 @@ func newKubeletEnv(t *testing.T, node, podCIDR string) *kubeletEnv {
 	e.ctd = startContainerd(t, dir+"/ctd", podCIDR)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var err error
 	if e.cri, err = runtime.DialCRI(ctx, e.ctd.Socket()); err != nil {
 		t.Fatal(err)
 	}

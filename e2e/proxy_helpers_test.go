@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
-	"github.com/minik8s/minik8s/client/kubeconfig"
-	"github.com/minik8s/minik8s/client/rest"
 	"github.com/minik8s/minik8s/client/typed"
 	"github.com/minik8s/minik8s/proxy"
 	"github.com/minik8s/minik8s/proxy/proxytest"
@@ -265,18 +263,7 @@ type pxCluster struct {
 func newPxCluster(t *testing.T) *pxCluster {
 	t.Helper()
 	c := &pxCluster{api: apiservertest.Start(t)}
-	kc, err := kubeconfig.Load(c.api.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := rest.ConfigFromKubeconfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Timeout = 30 * time.Second
-	if c.cs, err = typed.NewForConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
+	c.cs = c.api.Clientset(t)
 	ca, err := os.ReadFile(filepath.Join(c.api.DataDir, "pki", "ca.crt"))
 	if err != nil {
 		t.Fatal(err)

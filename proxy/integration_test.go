@@ -20,8 +20,6 @@ import (
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
-	"github.com/minik8s/minik8s/client/kubeconfig"
-	"github.com/minik8s/minik8s/client/rest"
 	"github.com/minik8s/minik8s/client/typed"
 	"github.com/minik8s/minik8s/proxy"
 	"github.com/minik8s/minik8s/proxy/proxytest"
@@ -76,19 +74,7 @@ func proxyKubeconfig(t *testing.T, s *apiservertest.Server) string {
 
 func adminClient(t *testing.T, s *apiservertest.Server) *typed.Clientset {
 	t.Helper()
-	kc, err := kubeconfig.Load(s.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := rest.ConfigFromKubeconfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Timeout = 30 * time.Second
-	cs, err := typed.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := s.Clientset(t)
 	return cs
 }
 

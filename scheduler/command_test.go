@@ -12,9 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
-	"github.com/minik8s/minik8s/client/kubeconfig"
-	"github.com/minik8s/minik8s/client/rest"
-	"github.com/minik8s/minik8s/client/typed"
 	st "github.com/minik8s/minik8s/scheduler/internal/schedtest"
 )
 
@@ -55,18 +52,7 @@ func TestCommandRunsAgainstAPIServer(t *testing.T) {
 		t.Skip("starts etcd and an API server")
 	}
 	srv := apiservertest.Start(t)
-	kc, err := kubeconfig.Load(srv.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := rest.ConfigFromKubeconfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := typed.NewForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := srv.Clientset(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 

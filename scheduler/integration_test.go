@@ -19,8 +19,6 @@ import (
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
-	"github.com/minik8s/minik8s/client/kubeconfig"
-	"github.com/minik8s/minik8s/client/rest"
 	"github.com/minik8s/minik8s/client/typed"
 	"github.com/minik8s/minik8s/scheduler"
 	"github.com/minik8s/minik8s/scheduler/framework"
@@ -42,18 +40,7 @@ func newEnv(t *testing.T) *env {
 		t.Skip("starts etcd and an API server")
 	}
 	srv := apiservertest.Start(t)
-	kc, err := kubeconfig.Load(srv.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := rest.ConfigFromKubeconfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := typed.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := srv.Clientset(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	return &env{t: t, ctx: ctx, cs: cs}

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/minik8s/minik8s/apiserver"
+	"github.com/minik8s/minik8s/client/kubeconfig"
+	"github.com/minik8s/minik8s/client/rest"
+	"github.com/minik8s/minik8s/client/typed"
 )
 
 // Server is a running test API server.
@@ -118,4 +121,31 @@ contexts:
 current-context: test
 `, s.URL, filepath.Join(s.DataDir, "pki", "ca.crt"), s.AdminToken)
 	return os.WriteFile(s.Kubeconfig, []byte(data), 0o600)
+}
+
+// RESTConfig is a client config for this server's admin, read from its
+// kubeconfig like a component would, with a 30 s bound on each non-watch
+// request (watches are never cut).
+func (s *Server) RESTConfig(t testing.TB) *rest.Config {
+	t.Helper()
+	kc, err := kubeconfig.Load(s.Kubeconfig, "")
+	if err != nil {
+		t.Fatalf("kubeconfig of the test server: %v", err)
+	}
+	cfg, err := rest.ConfigFromKubeconfig(kc)
+	if err != nil {
+		t.Fatalf("client config of the test server: %v", err)
+	}
+	cfg.Timeout = 30 * time.Second
+	return cfg
+}
+
+// Clientset returns typed clients for this server's admin.
+func (s *Server) Clientset(t testing.TB) *typed.Clientset {
+	t.Helper()
+	cs, err := typed.NewForConfig(s.RESTConfig(t))
+	if err != nil {
+		t.Fatalf("clientset for the test server: %v", err)
+	}
+	return cs
 }

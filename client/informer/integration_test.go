@@ -14,9 +14,6 @@ import (
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
 	"github.com/minik8s/minik8s/client/informer"
-	"github.com/minik8s/minik8s/client/kubeconfig"
-	"github.com/minik8s/minik8s/client/rest"
-	"github.com/minik8s/minik8s/client/typed"
 )
 
 // TestFactoryAgainstAPIServer runs a shared pods informer against a real
@@ -27,18 +24,7 @@ func TestFactoryAgainstAPIServer(t *testing.T) {
 		t.Skip("starts etcd and an API server")
 	}
 	s := apiservertest.Start(t)
-	kc, err := kubeconfig.Load(s.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := rest.ConfigFromKubeconfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := typed.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := s.Clientset(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	pods := cs.Pods.Namespace("default")
@@ -56,7 +42,7 @@ func TestFactoryAgainstAPIServer(t *testing.T) {
 	f := informer.NewFactory(cs.REST, informer.FactoryOptions{Logger: slog.New(slog.DiscardHandler)})
 	podInf := f.Pods()
 	events := make(chan string, 100)
-	err = podInf.AddEventHandler(informer.Handler{
+	err := podInf.AddEventHandler(informer.Handler{
 		AddFunc: func(obj runtime.Object) { events <- "add " + obj.(*corev1.Pod).Name },
 		UpdateFunc: func(old, obj runtime.Object) {
 			o, n := old.(*corev1.Pod), obj.(*corev1.Pod)

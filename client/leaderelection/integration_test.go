@@ -9,10 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
-	"github.com/minik8s/minik8s/client/kubeconfig"
 	"github.com/minik8s/minik8s/client/leaderelection"
-	"github.com/minik8s/minik8s/client/rest"
-	"github.com/minik8s/minik8s/client/typed"
 )
 
 // TestHandoverAgainstAPIServer: two candidates against a real API server;
@@ -22,18 +19,7 @@ func TestHandoverAgainstAPIServer(t *testing.T) {
 		t.Skip("starts etcd and an API server")
 	}
 	s := apiservertest.Start(t)
-	kc, err := kubeconfig.Load(s.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := rest.ConfigFromKubeconfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := typed.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := s.Clientset(t)
 	leases := cs.Leases.Namespace(leaderelection.DefaultNamespace)
 
 	type cand struct {

@@ -14,8 +14,6 @@ import (
 	coordinationv1 "github.com/minik8s/minik8s/api/coordination/v1"
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
-	"github.com/minik8s/minik8s/client/kubeconfig"
-	"github.com/minik8s/minik8s/client/rest"
 	"github.com/minik8s/minik8s/client/typed"
 )
 
@@ -23,16 +21,8 @@ import (
 // component does: through the kubeconfig it wrote.
 func clientsetFor(t *testing.T, s *apiservertest.Server) *typed.Clientset {
 	t.Helper()
-	kc, err := kubeconfig.Load(s.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := rest.ConfigFromKubeconfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := s.RESTConfig(t)
 	cfg.UserAgent = "client-typed-test"
-	cfg.Timeout = 30 * time.Second
 	cs, err := typed.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)

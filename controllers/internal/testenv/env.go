@@ -14,7 +14,6 @@ import (
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
 	"github.com/minik8s/minik8s/client/informer"
-	"github.com/minik8s/minik8s/client/kubeconfig"
 	"github.com/minik8s/minik8s/client/rest"
 	"github.com/minik8s/minik8s/client/typed"
 	"github.com/minik8s/minik8s/controllers/events"
@@ -43,15 +42,7 @@ func Start(t *testing.T) *Env {
 		t.Skip("starts etcd and an API server")
 	}
 	s := apiservertest.Start(t)
-	kc, err := kubeconfig.Load(s.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := rest.ConfigFromKubeconfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Timeout = 30 * time.Second
+	cfg := s.RESTConfig(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	e := &Env{T: t, Server: s, Config: cfg, Ctx: ctx}
