@@ -12,34 +12,30 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/minik8s/minik8s/apiserver/auth"
 	"github.com/minik8s/minik8s/apiserver/rest"
 	"github.com/minik8s/minik8s/apiserver/storage"
 )
 
-// Paths anyone may read without a token, as on Kubernetes.
-var anonymousPaths = []string{"/healthz", "/livez", "/readyz", "/version"}
-
 // buildHandler routes requests: health and metrics, discovery, OpenAPI,
 // then the REST resources; all behind authentication.
 func (s *Server) buildHandler() http.Handler {
-	return auth.WithAuthentication(s.routes(), s.tokens, func(w http.ResponseWriter, r *http.Request) {
+	return auth.WithAuthentication(s.routes, s.tokens, func(w http.ResponseWriter, r *http.Request) {
 		rest.WriteError(w, apierrors.NewUnauthorized("Unauthorized"))
-	}, anonymousPaths...)
+	}, auth.DefaultAnonymousPaths...)
 }
 
 // insecureHandler serves the same routes with no authentication, for the
 // 127.0.0.1-only --insecure-port.
 func (s *Server) insecureHandler() http.Handler {
+	admin := &auth.UserInfo{Name: "admin", Groups: []string{"system:masters"}}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r = r.WithContext(auth.WithUser(r.Context(), &auth.UserInfo{Name: "admin", Groups: []string{"system:masters"}}))
-		s.routes().ServeHTTP(w, r)
+		s.routes.ServeHTTP(w, r.WithContext(auth.WithUser(r.Context(), admin)))
 	})
 }
 
-func (s *Server) routes() http.Handler {
+func (s *Server) buildRoutes() http.Handler {
 	disc := &discovery{resources: s.api.Resources}
 	metricsHandler := promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
 	return withRecovery(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -55,10 +51,11 @@ func (s *Server) routes() http.Handler {
 		case strings.HasPrefix(p, "/openapi/"):
 			s.serveOpenAPI(w, r)
 		case disc.serve(w, r):
-		case isPodProxy(r):
-			ns, pod, sub, _ := podProxyRequest(r)
-			s.servePodProxy(w, r, ns, pod, sub)
 		case strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/"):
+			if ns, pod, sub, ok := podProxyRequest(r); ok {
+				s.servePodProxy(w, r, ns, pod, sub)
+				return
+			}
 			if isWatch(r) {
 				s.metrics.watchers.Inc()
 				defer s.metrics.watchers.Dec()
@@ -68,11 +65,6 @@ func (s *Server) routes() http.Handler {
 			rest.WriteError(w, apierrors.NewNotFound(schemaGR(""), p))
 		}
 	}), s)
-}
-
-func isPodProxy(r *http.Request) bool {
-	_, _, _, ok := podProxyRequest(r)
-	return ok
 }
 
 func isWatch(r *http.Request) bool {
@@ -178,8 +170,4 @@ func (i *instrumentedStore) Delete(ctx context.Context, key string, out runtime.
 	validate func(runtime.Object) error) error {
 	defer i.since("delete", time.Now())
 	return i.Interface.Delete(ctx, key, out, p, validate)
-}
-
-func (i *instrumentedStore) Watch(ctx context.Context, prefix string, opts storage.WatchOptions) (watch.Interface, error) {
-	return i.Interface.Watch(ctx, prefix, opts)
 }

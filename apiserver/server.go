@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -42,6 +43,7 @@ type Server struct {
 	api     *rest.API
 	stores  map[*registry.Resource]storage.Interface
 	handler http.Handler
+	routes  http.Handler // handler without authentication
 	metrics *metrics
 	openapi openAPI
 	// kubeletTransport carries log/exec/port-forward requests to kubelets.
@@ -49,7 +51,6 @@ type Server struct {
 	cancel           context.CancelFunc
 	// listener is bound in New so the real port is known early.
 	listener net.Listener
-	done     chan struct{}
 }
 
 // New prepares everything the server needs: etcd, PKI, tokens, encryption
@@ -68,7 +69,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Server, err er
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", opts.DataDir, err)
 	}
-	s := &Server{opts: opts, log: log, stores: map[*registry.Resource]storage.Interface{}, done: make(chan struct{})}
+	s := &Server{opts: opts, log: log, stores: map[*registry.Resource]storage.Interface{}}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	defer func() {
@@ -150,6 +151,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Server, err er
 	if s.kubeletTransport, err = s.newKubeletTransport(); err != nil {
 		return nil, fmt.Errorf("kubelet client certificate: %w", err)
 	}
+	s.routes = s.buildRoutes()
 	s.handler = s.buildHandler()
 	if err := s.bootstrap(ctx, firstIP); err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
@@ -283,18 +285,13 @@ func (s *Server) writeKubeconfigs() error {
 	return nil
 }
 
-// kubeconfigName maps "system:kube-scheduler" to "kube-scheduler.kubeconfig".
+// kubeconfigName maps "system:kube-scheduler" to "kube-scheduler.kubeconfig"
+// and "system:node:a" to "node-a.kubeconfig".
 func kubeconfigName(user string) string {
-	name := user
-	for _, p := range []string{"system:node:", "system:"} {
-		if len(name) > len(p) && name[:len(p)] == p {
-			if p == "system:node:" {
-				return "node-" + name[len(p):] + ".kubeconfig"
-			}
-			name = name[len(p):]
-		}
+	if node, ok := strings.CutPrefix(user, "system:node:"); ok {
+		return "node-" + node + ".kubeconfig"
 	}
-	return name + ".kubeconfig"
+	return strings.TrimPrefix(user, "system:") + ".kubeconfig"
 }
 
 func firstHostIPv4() string {
