@@ -4,61 +4,16 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/minik8s/minik8s/client/workqueue/clocktest"
 )
 
-// fakeClock moves only when Step is called; timers fire when it passes
-// their deadline.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers map[*fakeTimer]struct{}
-}
+// fakeClock is the shared manually advanced clock.
+type fakeClock = clocktest.FakeClock
 
-type fakeTimer struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), timers: map[*fakeTimer]struct{}{}}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) TimerAt(at time.Time) (<-chan time.Time, func()) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{at: at, ch: make(chan time.Time, 1)}
-	if !at.After(c.now) {
-		t.ch <- c.now
-		return t.ch, func() {}
-	}
-	c.timers[t] = struct{}{}
-	return t.ch, func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		delete(c.timers, t)
-	}
-}
-
-func (c *fakeClock) Step(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for t := range c.timers {
-		if !t.at.After(c.now) {
-			t.ch <- c.now
-			delete(c.timers, t)
-		}
-	}
-}
+func newFakeClock() *fakeClock { return clocktest.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 // syncCall is one call of the runner's sync function; the call returns
 // when the test sends its result on done.

@@ -161,9 +161,9 @@ func TestAcquireAndRelease(t *testing.T) {
 	}
 	// Renewals move renewTime forward while a leads.
 	for range 3 {
-		clock.stepWhen(t, 1, testRetry)
+		stepWhen(t, clock, 1, testRetry)
 	}
-	clock.stepWhen(t, 1, 0) // wait until the third renewal has been written
+	stepWhen(t, clock, 1, 0) // wait until the third renewal has been written
 	_, _, writes, _ := client.snapshot()
 	if len(writes) != 4 {
 		t.Errorf("writes = %d, want create + 3 renewals", len(writes))
@@ -197,7 +197,7 @@ func TestTakeoverOnlyAfterExpiry(t *testing.T) {
 		if i > 20 {
 			t.Fatal("b never took over the expired lease")
 		}
-		clock.stepWhen(t, 1, step)
+		stepWhen(t, clock, 1, step)
 	}
 	_, transitions, writes, _ := client.snapshot()
 	took := writes[len(writes)-1]
@@ -229,7 +229,7 @@ func TestStandbyWaitsWhileLeaderRenews(t *testing.T) {
 
 	// Far longer than a lease: b must not take over from a live leader.
 	for range 20 {
-		clock.stepWhen(t, 2, step)
+		stepWhen(t, clock, 2, step)
 	}
 	if b.isStarted() {
 		t.Fatal("b started leading while a was renewing")
@@ -251,7 +251,7 @@ func TestStandbyWaitsWhileLeaderRenews(t *testing.T) {
 		if i > 3 {
 			t.Fatal("b did not take the released lease")
 		}
-		clock.stepWhen(t, 1, step)
+		stepWhen(t, clock, 1, step)
 	}
 	if holder, transitions, _, _ := client.snapshot(); holder != "b" || transitions != 1 {
 		t.Errorf("holder=%q transitions=%d, want b/1", holder, transitions)
@@ -274,7 +274,7 @@ func TestRenewFailureEndsLeadership(t *testing.T) {
 		// Step only while a is waiting for its next attempt; stop once
 		// Run has returned.
 		deadline := time.Now().Add(waitBound)
-		for err == nil && clock.waiting() == 0 {
+		for err == nil && clock.Waiting() == 0 {
 			select {
 			case err = <-a.runErr:
 				a.runErr <- err
@@ -285,7 +285,7 @@ func TestRenewFailureEndsLeadership(t *testing.T) {
 			}
 		}
 		if err == nil {
-			clock.stepWhen(t, 1, testRetry)
+			stepWhen(t, clock, 1, testRetry)
 		}
 	}
 	if !strings.Contains(err.Error(), "no successful renewal") || !strings.Contains(err.Error(), "apiserver unreachable") {
@@ -310,7 +310,7 @@ func TestLeaseTakenByOtherEndsLeadership(t *testing.T) {
 	a := startCandidate(t, client, clock, "a", true)
 	waitFor(t, a.started, "a to lead")
 	client.setHolder("intruder")
-	clock.stepWhen(t, 1, testRetry)
+	stepWhen(t, clock, 1, testRetry)
 	err := waitRun(t, a)
 	if err == nil || !strings.Contains(err.Error(), `held by another candidate "intruder"`) {
 		t.Fatalf("Run error = %v", err)
@@ -325,7 +325,7 @@ func TestConcurrentWriterWinsRound(t *testing.T) {
 	clock := newFakeClock()
 	client := &fakeLeaseClient{clock: clock}
 	client.setHolder("old")
-	clock.stepWhen(t, 0, time.Hour) // old's lease is long expired...
+	stepWhen(t, clock, 0, time.Hour) // old's lease is long expired...
 	e, err := New(Config{Client: client, Name: "ctrl", Identity: "me", Clock: clock,
 		Logger: slog.New(slog.DiscardHandler), OnStartedLeading: func(context.Context) {}})
 	if err != nil {
@@ -335,7 +335,7 @@ func TestConcurrentWriterWinsRound(t *testing.T) {
 	if ok, _ := e.tryAcquireOrRenew(context.Background()); ok {
 		t.Fatal("acquired a lease only just observed")
 	}
-	clock.stepWhen(t, 0, DefaultLeaseDuration)
+	stepWhen(t, clock, 0, DefaultLeaseDuration)
 	// Between our read and our write, someone else takes it.
 	client.beforeUpdate = func(f *fakeLeaseClient) {
 		f.mu.Unlock()

@@ -11,7 +11,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	coordinationv1 "github.com/minik8s/minik8s/api/coordination/v1"
+	"github.com/minik8s/minik8s/client/workqueue/clocktest"
 )
+
+// fakeClock is the shared manually advanced clock.
+type fakeClock = clocktest.FakeClock
+
+func newFakeClock() *fakeClock { return clocktest.New(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 const waitBound = 10 * time.Second
 
@@ -127,70 +133,16 @@ func (f *fakeLeaseClient) setFail(err error) {
 	f.fail = err
 }
 
-// fakeClock is a manually advanced workqueue.Clock that can tell how many
-// goroutines are waiting on it, so a test steps time only once the
-// electors have finished their current attempt.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers map[*fakeTimer]struct{}
-}
-
-type fakeTimer struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), timers: map[*fakeTimer]struct{}{}}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) TimerAt(at time.Time) (<-chan time.Time, func()) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{at: at, ch: make(chan time.Time, 1)}
-	if !at.After(c.now) {
-		t.ch <- c.now
-		return t.ch, func() {}
-	}
-	c.timers[t] = struct{}{}
-	return t.ch, func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		delete(c.timers, t)
-	}
-}
-
-func (c *fakeClock) waiting() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.timers)
-}
-
 // stepWhen waits until n goroutines wait on the clock, then advances it
 // by d, firing due timers.
-func (c *fakeClock) stepWhen(t *testing.T, n int, d time.Duration) {
+func stepWhen(t *testing.T, c *fakeClock, n int, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(waitBound)
-	for c.waiting() < n {
+	for c.Waiting() < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d waiters on the clock", c.waiting(), n)
+			t.Fatalf("only %d of %d waiters on the clock", c.Waiting(), n)
 		}
 		time.Sleep(time.Millisecond)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for tm := range c.timers {
-		if !tm.at.After(c.now) {
-			tm.ch <- c.now
-			delete(c.timers, tm)
-		}
-	}
+	c.Step(d)
 }

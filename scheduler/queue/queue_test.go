@@ -4,65 +4,19 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
+	"github.com/minik8s/minik8s/client/workqueue/clocktest"
 	"github.com/minik8s/minik8s/scheduler/framework"
 	st "github.com/minik8s/minik8s/scheduler/internal/schedtest"
 )
 
-// fakeClock is a manually advanced workqueue.Clock.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
+// fakeClock is the shared manually advanced clock.
+type fakeClock = clocktest.FakeClock
 
-type fakeTimer struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) TimerAt(at time.Time) (<-chan time.Time, func()) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{at: at, ch: make(chan time.Time, 1)}
-	if !at.After(c.now) {
-		t.ch <- c.now
-		return t.ch, func() {}
-	}
-	c.timers = append(c.timers, t)
-	return t.ch, func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.timers = slices.DeleteFunc(c.timers, func(x *fakeTimer) bool { return x == t })
-	}
-}
-
-func (c *fakeClock) Step(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.timers = slices.DeleteFunc(c.timers, func(t *fakeTimer) bool {
-		if t.at.After(c.now) {
-			return false
-		}
-		t.ch <- c.now
-		return true
-	})
-}
+func newFakeClock() *fakeClock { return clocktest.New(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 // onlyFit says a pod rejected by NodeResourcesFit is helped by pod
 // deletions and node adds, nothing else.
