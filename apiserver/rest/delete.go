@@ -101,49 +101,36 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request, res *registry.Resou
 // go; everything else is removed at once. It returns the object's last state.
 func (a *API) deleteOne(ctx context.Context, res *registry.Resource, ns, name string, opts *metav1.DeleteOptions, dryRun bool) (runtime.Object, error) {
 	key := res.Key(ns, name)
-	gd, _ := res.Strategy.(registry.GracefulDeleter)
 	var precond *storage.Preconditions
 	if p := opts.Preconditions; p != nil {
 		precond = &storage.Preconditions{UID: p.UID, ResourceVersion: p.ResourceVersion}
 	}
-	immediate := false
 	out := res.New()
+	if !dryRun {
+		// The common case first: nothing holds the object, so one
+		// compare-and-delete removes it.
+		err := a.Storage(res).Delete(ctx, key, out, precond, func(current runtime.Object) error {
+			if _, now := a.markDeleting(res, current, opts); !now {
+				return errLinger
+			}
+			return nil
+		})
+		if err == nil {
+			a.afterDelete(ctx, res, out)
+			return out, nil
+		}
+		if !errors.Is(err, errLinger) {
+			return nil, toStatusError(res, name, err)
+		}
+	}
+	// Otherwise the deletion is recorded on the object (or, in a dry run,
+	// only computed).
 	err := a.Storage(res).GuaranteedUpdate(ctx, key, out, precond, func(current runtime.Object) (runtime.Object, error) {
-		immediate = false
-		obj := current.DeepCopyObject()
-		m, _ := meta.Accessor(obj)
-		fins := m.GetFinalizers()
-		switch propagation(opts) {
-		case metav1.DeletePropagationForeground:
-			fins = addString(removeString(fins, finalizerOrphan), finalizerForeground)
-		case metav1.DeletePropagationOrphan:
-			fins = addString(removeString(fins, finalizerForeground), finalizerOrphan)
-		}
-		m.SetFinalizers(fins)
-		grace := int64(0)
-		held := false
-		if gd != nil {
-			grace = gd.GracePeriod(obj, opts.GracePeriodSeconds)
-		}
-		if ts := m.GetDeletionTimestamp(); ts != nil {
-			// Already being deleted: a delete may only shorten the grace period.
-			if cur := m.GetDeletionGracePeriodSeconds(); cur != nil && grace < *cur {
-				a.setDeletion(m, grace)
-			}
-		} else {
-			if gd != nil {
-				gd.BeginDelete(obj)
-			}
-			a.setDeletion(m, grace)
-		}
-		if gd != nil {
-			held = gd.Held(obj)
-		}
-		if len(m.GetFinalizers()) == 0 && !held && graceOf(m) == 0 {
-			immediate = true
+		obj, now := a.markDeleting(res, current, opts)
+		switch {
+		case now:
 			return nil, errImmediate
-		}
-		if dryRun {
+		case dryRun:
 			return nil, errDryRun{obj}
 		}
 		return obj, nil
@@ -152,26 +139,59 @@ func (a *API) deleteOne(ctx context.Context, res *registry.Resource, ns, name st
 	switch {
 	case errors.As(err, &dr):
 		return dr.obj, nil
-	case errors.Is(err, errImmediate) || (err != nil && immediate):
-		if dryRun {
-			obj := res.New()
-			if err := a.Storage(res).Get(ctx, key, obj); err != nil {
-				return nil, toStatusError(res, name, err)
-			}
-			return obj, nil
-		}
-		if err := a.Storage(res).Delete(ctx, key, out, precond, nil); err != nil {
+	case errors.Is(err, errImmediate) && dryRun:
+		obj := res.New()
+		if err := a.Storage(res).Get(ctx, key, obj); err != nil {
 			return nil, toStatusError(res, name, err)
 		}
-		a.afterDelete(ctx, res, out)
-		return out, nil
+		return obj, nil
+	case errors.Is(err, errImmediate):
+		// Its holders let go between the two steps: delete it now.
+		return a.deleteOne(ctx, res, ns, name, opts, false)
 	case err != nil:
 		return nil, toStatusError(res, name, err)
 	}
 	return out, nil
 }
 
-var errImmediate = errors.New("delete immediately")
+// markDeleting applies a delete request to a copy of current: propagation
+// finalizers, deletionTimestamp and grace period (a repeated delete may
+// only shorten it), the kind's own start of deletion. now reports that
+// nothing holds the object, so it can be removed at once.
+func (a *API) markDeleting(res *registry.Resource, current runtime.Object, opts *metav1.DeleteOptions) (obj runtime.Object, now bool) {
+	gd, _ := res.Strategy.(registry.GracefulDeleter)
+	obj = current.DeepCopyObject()
+	m, _ := meta.Accessor(obj)
+	fins := m.GetFinalizers()
+	switch propagation(opts) {
+	case metav1.DeletePropagationForeground:
+		fins = addString(removeString(fins, finalizerOrphan), finalizerForeground)
+	case metav1.DeletePropagationOrphan:
+		fins = addString(removeString(fins, finalizerForeground), finalizerOrphan)
+	}
+	m.SetFinalizers(fins)
+	grace := int64(0)
+	if gd != nil {
+		grace = gd.GracePeriod(obj, opts.GracePeriodSeconds)
+	}
+	if m.GetDeletionTimestamp() != nil {
+		if cur := m.GetDeletionGracePeriodSeconds(); cur != nil && grace < *cur {
+			a.setDeletion(m, grace)
+		}
+	} else {
+		if gd != nil {
+			gd.BeginDelete(obj)
+		}
+		a.setDeletion(m, grace)
+	}
+	held := gd != nil && gd.Held(obj)
+	return obj, len(m.GetFinalizers()) == 0 && !held && graceOf(m) == 0
+}
+
+var (
+	errImmediate = errors.New("delete immediately")
+	errLinger    = errors.New("object lingers: finalizers, grace period or its own rules hold it")
+)
 
 func graceOf(m metav1.Object) int64 {
 	if g := m.GetDeletionGracePeriodSeconds(); g != nil {
