@@ -145,6 +145,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Server, err er
 	s.api.Init()
 	ns := newNamespaceLifecycle(runCtx, s.stores[s.api.Lookup("", "v1", "namespaces")], log)
 	s.api.Namespaces = ns
+	s.api.Hooks["namespaces"] = rest.Hooks{AfterWrite: ns.observe}
 	if err := s.installServiceAllocators(ctx, firstIP); err != nil {
 		return nil, err
 	}

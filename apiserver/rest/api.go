@@ -28,6 +28,9 @@ type Hooks struct {
 	// BeforeUpdate runs after validation; done(true) is called after the
 	// write succeeded, done(false) if it did not.
 	BeforeUpdate func(ctx context.Context, newObj, oldObj runtime.Object) (done func(stored bool), err error)
+	// AfterWrite runs after an update (including the one that marks an
+	// object as being deleted) has been stored, with the stored object.
+	AfterWrite func(ctx context.Context, obj runtime.Object)
 	// AfterDelete runs once the object is gone from storage.
 	AfterDelete func(ctx context.Context, obj runtime.Object)
 }

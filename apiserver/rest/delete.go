@@ -151,6 +151,7 @@ func (a *API) deleteOne(ctx context.Context, res *registry.Resource, ns, name st
 	case err != nil:
 		return nil, toStatusError(res, name, err)
 	}
+	a.afterWrite(ctx, res, out)
 	return out, nil
 }
 

@@ -248,6 +248,7 @@ func (a *API) updateWith(r *http.Request, res *registry.Resource, ri requestInfo
 	if err != nil {
 		return nil, toStatusError(res, ri.Name, err)
 	}
+	a.afterWrite(ctx, res, out)
 	// Removing the last finalizer of an object whose deletion was already
 	// requested completes the deletion.
 	if a.readyToDelete(res, out) {
@@ -360,4 +361,10 @@ func patchType(r *http.Request) (types.PatchType, error) {
 // server's own bootstrap objects), exactly as for a POST.
 func (a *API) Create(ctx context.Context, res *registry.Resource, obj runtime.Object) (runtime.Object, error) {
 	return a.createOne(ctx, res, obj, false)
+}
+
+func (a *API) afterWrite(ctx context.Context, res *registry.Resource, obj runtime.Object) {
+	if h := a.Hooks[res.GroupResource().String()]; h.AfterWrite != nil {
+		h.AfterWrite(ctx, obj)
+	}
 }
