@@ -327,14 +327,20 @@ func (c *Collector) checkOwners(ctx context.Context, m *monitor, obj metav1.Obje
 		policy = metav1.DeletePropagationForeground
 	}
 	c.log.Info("deleting object whose owners are gone", "object", dependent{m, obj}.String(), "reason", "OwnersGone", "propagation", policy)
-	return c.delete(ctx, dependent{m, obj}, policy)
+	// Only the version judged here: if obj changed since the cache saw it
+	// (say an orphaning just removed its owner references), the delete
+	// fails with a conflict and the change's own event re-judges it.
+	rv := obj.GetResourceVersion()
+	return c.delete(ctx, dependent{m, obj}, policy, &rv)
 }
 
-func (c *Collector) delete(ctx context.Context, d dependent, policy metav1.DeletionPropagation) error {
+// delete removes d (the object with d's uid, and with resourceVersion rv
+// if rv is not nil); a conflict means it is no longer the object judged.
+func (c *Collector) delete(ctx context.Context, d dependent, policy metav1.DeletionPropagation, rv *string) error {
 	uid := d.obj.GetUID()
 	err := d.m.client.Delete(ctx, d.obj.GetNamespace(), d.obj.GetName(), metav1.DeleteOptions{
 		PropagationPolicy: &policy,
-		Preconditions:     &metav1.Preconditions{UID: &uid},
+		Preconditions:     &metav1.Preconditions{UID: &uid, ResourceVersion: rv},
 	})
 	if apierrors.IsConflict(err) {
 		return nil // a different object has the name now
@@ -368,7 +374,7 @@ func (c *Collector) deleteDependentsFirst(ctx context.Context, m *monitor, owner
 	var errs []error
 	for _, d := range c.dependents(owner.GetUID()) {
 		if d.obj.GetDeletionTimestamp() == nil {
-			if err := c.delete(ctx, d, metav1.DeletePropagationForeground); err != nil {
+			if err := c.delete(ctx, d, metav1.DeletePropagationForeground, nil); err != nil {
 				errs = append(errs, fmt.Errorf("deleting dependent %s: %w", d, err))
 			}
 		}
