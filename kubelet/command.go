@@ -84,7 +84,7 @@ With --hollow N it runs N hollow nodes named <prefix>-0..N-1 on the fake runtime
   # 50 hollow nodes
   kubelet --kubeconfig /var/lib/minik8s/admin.kubeconfig --hollow 50`,
 		SilenceUsage: true,
-		Args: cobra.NoArgs,
+		Args:         cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return run(cmd.Context(), o)
 		},
