@@ -26,11 +26,12 @@ import (
 	"github.com/minik8s/minik8s/apiserver/storage"
 	"github.com/minik8s/minik8s/apiserver/storage/cacher"
 	"github.com/minik8s/minik8s/apiserver/storage/etcd3"
+	"github.com/minik8s/minik8s/client/join"
 	"github.com/minik8s/minik8s/client/kubeconfig"
 )
 
 // Component users get their own tokens (and kubeconfigs) on first start.
-var componentUsers = []string{"admin", "system:kube-controller-manager", "system:kube-scheduler", "system:kube-proxy"}
+var componentUsers = []string{auth.UserAdmin, auth.UserControllerManager, auth.UserScheduler, auth.UserProxy, auth.UserNodeJoin}
 
 // Server is a running API server.
 type Server struct {
@@ -282,6 +283,25 @@ func (s *Server) writeKubeconfigs() error {
 		}); err != nil {
 			return fmt.Errorf("kubeconfig for %s: %w", e.User.Name, err)
 		}
+	}
+	return s.writeJoinToken()
+}
+
+// writeJoinToken writes <data-dir>/node-token, the token `minik8s agent
+// --token` takes to join a node: the CA's hash (so the node can trust this
+// server before it has the CA) and the system:node-join bearer token.
+func (s *Server) writeJoinToken() error {
+	bearer, ok := s.tokens.Token(auth.UserNodeJoin)
+	if !ok {
+		return nil // a token file edited by hand without the join user
+	}
+	tok, err := join.Format(s.pki.CAPEM, bearer)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(s.opts.DataDir, "node-token")
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return fmt.Errorf("node-token: %w", err)
 	}
 	return nil
 }

@@ -14,6 +14,9 @@ const (
 	UserControllerManager = "system:kube-controller-manager"
 	UserScheduler         = "system:kube-scheduler"
 	UserProxy             = "system:kube-proxy"
+	// UserNodeJoin is the identity of the cluster join token (the
+	// <data-dir>/node-token a new node presents); a member of system:nodes.
+	UserNodeJoin = "system:node-join"
 	// NodeUserPrefix + node name is the identity of a kubelet.
 	NodeUserPrefix = "system:node:"
 )
@@ -54,6 +57,8 @@ func DefaultGroups(user string) []string {
 	switch {
 	case user == UserAdmin:
 		return []string{GroupMasters}
+	case user == UserNodeJoin:
+		return []string{GroupNodes}
 	case len(user) > len(NodeUserPrefix) && user[:len(NodeUserPrefix)] == NodeUserPrefix:
 		return []string{GroupNodes}
 	}

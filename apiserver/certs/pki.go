@@ -78,10 +78,16 @@ func (p *PKI) CertPool() *x509.CertPool {
 // TLSConfig returns a server configuration presenting the serving
 // certificate, refusing anything older than TLS 1.2. NextProtos is left
 // empty so net/http can advertise HTTP/2 itself.
+//
+// The chain sent ends with the CA certificate itself: clients that trust
+// the CA ignore it, and a joining node (client/join) needs it to learn the
+// CA, which it checks against the hash in its join token.
 func (p *PKI) TLSConfig() *tls.Config {
+	chain := p.ServingCert
+	chain.Certificate = append(append([][]byte(nil), p.ServingCert.Certificate...), p.CA.Raw)
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{p.ServingCert},
+		Certificates: []tls.Certificate{chain},
 	}
 }
 
