@@ -29,6 +29,7 @@ import (
 	"github.com/minik8s/minik8s/controllers/events"
 	"github.com/minik8s/minik8s/controllers/garbagecollector"
 	"github.com/minik8s/minik8s/controllers/namespace"
+	"github.com/minik8s/minik8s/controllers/nodeipam"
 	"github.com/minik8s/minik8s/controllers/nodelifecycle"
 	"github.com/minik8s/minik8s/controllers/replicaset"
 )
@@ -246,6 +247,16 @@ func (m *Manager) runControllers(ctx context.Context) error {
 			return runOf(c, err)
 		}),
 	)
+	if err == nil && o.AllocateNodeCIDRs {
+		// Off unless asked, as in Kubernetes: clusters whose network
+		// plugin hands out pod ranges itself must not get a second owner.
+		err = add("nodeipam", 1, func() (func(context.Context, int) error, error) {
+			_, cidr, _ := net.ParseCIDR(o.ClusterCIDR) // checked by Validate
+			c, err := nodeipam.New(f, m.cs, recorder(nodeipam.Name), nodeipam.Config{
+				ClusterCIDR: cidr, NodeMaskSize: o.NodeCIDRMaskSize, Options: opts()})
+			return runOf(c, err)
+		})
+	}
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/minik8s/minik8s/client/leaderelection"
+	"github.com/minik8s/minik8s/controllers/nodeipam"
 	"github.com/minik8s/minik8s/controllers/nodelifecycle"
 )
 
@@ -18,7 +20,7 @@ import (
 const DefaultKubeconfig = "/var/lib/minik8s/kube-controller-manager.kubeconfig"
 
 // AllControllers are the controllers the manager knows, all on by default.
-var AllControllers = []string{"deployment", "replicaset", "endpoints", "namespace", "garbagecollector", "nodelifecycle"}
+var AllControllers = []string{"deployment", "replicaset", "endpoints", "namespace", "garbagecollector", "nodelifecycle", "nodeipam"}
 
 // Options are the controller-manager's settings, one flag each.
 type Options struct {
@@ -46,6 +48,12 @@ type Options struct {
 
 	NodeMonitorGracePeriod                                                time.Duration
 	DefaultNotReadyTolerationSeconds, DefaultUnreachableTolerationSeconds int64
+
+	// AllocateNodeCIDRs turns the nodeipam controller on: Nodes without a
+	// spec.podCIDR get a /NodeCIDRMaskSize range of ClusterCIDR.
+	AllocateNodeCIDRs bool
+	ClusterCIDR       string
+	NodeCIDRMaskSize  int
 
 	// ResyncPeriod re-delivers every cached object to the controllers this
 	// often, a safety net for level-triggered reconciling (0 = never).
@@ -79,6 +87,8 @@ func DefaultOptions() Options {
 		DefaultNotReadyTolerationSeconds:    nodelifecycle.DefaultTolerationSeconds,
 		DefaultUnreachableTolerationSeconds: nodelifecycle.DefaultTolerationSeconds,
 		ResyncPeriod:                        10 * time.Minute,
+		ClusterCIDR:                         "10.244.0.0/16",
+		NodeCIDRMaskSize:                    nodeipam.DefaultNodeMaskSize,
 	}
 }
 
@@ -106,6 +116,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.NodeMonitorGracePeriod, "node-monitor-grace-period", o.NodeMonitorGracePeriod, "how long a node may go without a heartbeat before it is marked unreachable (Ready=Unknown)")
 	fs.Int64Var(&o.DefaultNotReadyTolerationSeconds, "default-not-ready-toleration-seconds", o.DefaultNotReadyTolerationSeconds, "how long pods without their own toleration stay on a not-ready node")
 	fs.Int64Var(&o.DefaultUnreachableTolerationSeconds, "default-unreachable-toleration-seconds", o.DefaultUnreachableTolerationSeconds, "how long pods without their own toleration stay on an unreachable node")
+	fs.BoolVar(&o.AllocateNodeCIDRs, "allocate-node-cidrs", o.AllocateNodeCIDRs, "give each Node without one a pod CIDR (spec.podCIDR) from --cluster-cidr")
+	fs.StringVar(&o.ClusterCIDR, "cluster-cidr", o.ClusterCIDR, "the range pod CIDRs come from (with --allocate-node-cidrs)")
+	fs.IntVar(&o.NodeCIDRMaskSize, "node-cidr-mask-size", o.NodeCIDRMaskSize, "prefix length of each node's pod CIDR")
 	fs.DurationVar(&o.ResyncPeriod, "min-resync-period", o.ResyncPeriod, "how often every cached object is reconciled again even without changes (0 = never)")
 }
 
@@ -149,6 +162,11 @@ func (o *Options) Validate() error {
 	}
 	if o.NodeMonitorGracePeriod <= 0 {
 		return fmt.Errorf("--node-monitor-grace-period: must be positive")
+	}
+	if o.AllocateNodeCIDRs {
+		if _, _, err := net.ParseCIDR(o.ClusterCIDR); err != nil {
+			return fmt.Errorf("--cluster-cidr %q: %w", o.ClusterCIDR, err)
+		}
 	}
 	for name, n := range map[string]int{"concurrent-deployment-syncs": o.ConcurrentDeploymentSyncs, "concurrent-replicaset-syncs": o.ConcurrentReplicaSetSyncs,
 		"concurrent-endpoint-syncs": o.ConcurrentEndpointSyncs, "concurrent-namespace-syncs": o.ConcurrentNamespaceSyncs,
