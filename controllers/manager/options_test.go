@@ -16,7 +16,7 @@ func TestEnabled(t *testing.T) {
 		wantErr bool
 	}{
 		{[]string{"*"}, strings.Join(sorted(AllControllers), ","), false},
-		{[]string{"*", "-garbagecollector"}, "deployment,endpoints,namespace,nodelifecycle,replicaset", false},
+		{[]string{"*", "-garbagecollector"}, "deployment,endpoints,namespace,nodeipam,nodelifecycle,replicaset", false},
 		{[]string{"replicaset", "deployment"}, "deployment,replicaset", false},
 		{[]string{"-replicaset"}, "", false},
 		{[]string{"*", "cronjob"}, "", true},
