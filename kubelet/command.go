@@ -97,7 +97,7 @@ With --hollow N it runs N hollow nodes named <prefix>-0..N-1 on the fake runtime
 	f.StringVar(&o.containerd, "containerd", "containerd", "containerd binary to supervise")
 	f.StringSliceVar(&o.importImages, "import-images", nil, "OCI image tarballs (files or directories of *.tar) to import into the supervised containerd")
 	f.StringVar(&o.sandboxImage, "sandbox-image", "minik8s.local/pause:3.10", "pause image for pod sandboxes")
-	f.StringVar(&o.podCIDR, "pod-cidr", "", "this node's pod CIDR (spec.podCIDR and the CNI bridge range), e.g. 10.244.1.0/24")
+	f.StringVar(&o.podCIDR, "pod-cidr", "", "this node's pod CIDR (spec.podCIDR and the CNI bridge range), e.g. 10.244.1.0/24; empty: wait for the controller-manager (--allocate-node-cidrs) to assign one")
 	f.BoolVar(&o.masquerade, "masquerade-pod-traffic", true, "SNAT pod traffic leaving the pod CIDR (CNI bridge ipMasq); turn off when pod CIDRs are routed")
 	f.StringVar(&o.nodeIP, "node-ip", "", "InternalIP to report (default: first global IPv4 address)")
 	f.StringSliceVar(&o.taints, "register-with-taints", nil, "taints to register with, key=value:Effect")
@@ -209,6 +209,12 @@ func run(ctx context.Context, o *options) error {
 		imgs, err := tarballs(o.importImages)
 		if err != nil {
 			return err
+		}
+		if o.podCIDR == "" {
+			// The supervised containerd's CNI bridge needs the node's range.
+			if o.podCIDR, err = AwaitPodCIDR(ctx, cs, o.nodeName, taints, log); err != nil {
+				return err
+			}
 		}
 		ctd, err := krt.StartContainerd(ctx, krt.ContainerdOptions{
 			Dir:          filepath.Join(o.rootDir, "containerd"),
