@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,7 +93,7 @@ func applierServices(ns string) ([]*corev1.Service, []*corev1.Endpoints) {
 }
 
 // kernelSync does what a full sync does: read the kernel, plan against
-// it, apply, ensure the jumps. It returns the plan and the jumps added.
+// it, apply the plan and the missing jumps in one restore. It returns the plan and the jumps added.
 func kernelSync(ctx context.Context, x *Iptables, ports []*ServicePort, opts RenderOptions, batch int) (*Rules, *Plan, int, error) {
 	text, err := x.Save(ctx)
 	if err != nil {
@@ -101,13 +102,13 @@ func kernelSync(ctx context.Context, x *Iptables, ports []*ServicePort, opts Ren
 	saved := ParseSave(text)
 	rules := Render(ports, opts)
 	plan := rules.Plan(ChainHashes(saved), batch)
-	for _, r := range plan.Restores {
-		if err := x.Restore(ctx, r); err != nil {
+	jumps, added := JumpsInput(saved)
+	if input := append(plan.Input(), jumps...); len(input) > 0 {
+		if err := x.Restore(ctx, input); err != nil {
 			return nil, nil, 0, err
 		}
 	}
-	added, err := x.EnsureJumps(saved)
-	return rules, plan, added, err
+	return rules, plan, added, nil
 }
 
 func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
@@ -143,8 +144,8 @@ func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
 			return err
 		}
 		first = rules
-		if plan.Written != len(rules.Chains) || plan.Created != len(rules.Chains) || len(plan.Restores) != 1 {
-			return fmt.Errorf("first sync wrote %d chains (%d created) in %d restores, want all %d created in 1", plan.Written, plan.Created, len(plan.Restores), len(rules.Chains))
+		if plan.Written != len(rules.Chains) || plan.Created != len(rules.Chains) || len(plan.Commits) != 1 {
+			return fmt.Errorf("first sync wrote %d chains (%d created) in %d commits, want all %d created in 1", plan.Written, plan.Created, len(plan.Commits), len(rules.Chains))
 		}
 		if added != len(jumpRules) {
 			return fmt.Errorf("first sync added %d jump rules, want %d", added, len(jumpRules))
@@ -155,7 +156,7 @@ func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if plan.Written != 0 || len(plan.Restores) != 0 || added != 0 {
+		if plan.Written != 0 || len(plan.Commits) != 0 || added != 0 {
 			var diff []string
 			text, _ := x.Save(ctx)
 			kernel := ChainHashes(ParseSave(text))
@@ -238,7 +239,7 @@ func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
 	second := Render(ports2, opts)
 	plan2 := second.Plan(first.Hashes(), 0)
 	run(func() error {
-		for _, r := range plan2.Restores {
+		for _, r := range plan2.Commits {
 			if err := x.Restore(ctx, r); err != nil {
 				return err
 			}
@@ -247,8 +248,8 @@ func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
 	})
 	// KUBE-SERVICES (web's rule gone) and sticky's SVC chain (one fan-out
 	// rule fewer) changed; nothing else.
-	if plan2.Written != 2 || len(plan2.Restores) != 1 {
-		t.Errorf("second sync wrote %d chains in %d restores, want 2 in 1:\n%s", plan2.Written, len(plan2.Restores), plan2.Restores)
+	if plan2.Written != 2 || len(plan2.Commits) != 1 {
+		t.Errorf("second sync wrote %d chains in %d commits, want 2 in 1:\n%s", plan2.Written, len(plan2.Commits), plan2.Commits)
 	}
 	nat = iptablesSave(t, netns, "nat")
 	natChains = chainsOf(nat)
@@ -344,8 +345,8 @@ func TestIptablesApplyResyncAndCleanupInNetns(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(plan.Restores) < 3 {
-			return fmt.Errorf("batched sync used %d restores, want several", len(plan.Restores))
+		if len(plan.Commits) < 3 {
+			return fmt.Errorf("batched sync used %d commits, want several", len(plan.Commits))
 		}
 		text, err := x.Save(ctx)
 		if err != nil {
@@ -440,4 +441,46 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestJumpsInputInsertsOnlyMissingRulesInOrder(t *testing.T) {
+	text, n := JumpsInput(nil)
+	if n != len(jumpRules) {
+		t.Fatalf("from nothing: %d jump rules, want %d", n, len(jumpRules))
+	}
+	// Inserted bottom-up at position 1, so within INPUT the firewall jump
+	// (second in jumpRules) is inserted before the external-services one.
+	in := string(text)
+	fw := strings.Index(in, "-I INPUT 1 -m comment --comment \"kubernetes localnet protection\" -j KUBE-PROXY-FIREWALL\n")
+	ext := strings.Index(in, "-I INPUT 1 -m conntrack --ctstate NEW -m comment --comment \"kubernetes externally-visible service portals\" -j KUBE-EXTERNAL-SERVICES\n")
+	if fw < 0 || ext < 0 || fw > ext {
+		t.Errorf("INPUT jumps missing or out of order (firewall at %d, external at %d):\n%s", fw, ext, in)
+	}
+	if !strings.HasPrefix(in, "*filter\n") || !strings.Contains(in, "COMMIT\n*nat\n") || !strings.HasSuffix(in, "COMMIT\n") {
+		t.Errorf("not one commit per table:\n%s", in)
+	}
+
+	// As iptables-save prints them (matches in another order, quotes
+	// kept): nothing to add. Without one of them: just that one.
+	saved := map[string]map[string][]string{}
+	for _, j := range jumpRules {
+		if saved[j.table] == nil {
+			saved[j.table] = map[string][]string{}
+		}
+		spec := slices.Clone(j.spec)
+		for k, a := range spec {
+			if strings.Contains(a, " ") {
+				spec[k] = `"` + a + `"`
+			}
+		}
+		saved[j.table][j.chain] = append(saved[j.table][j.chain], "-A "+j.chain+" "+strings.Join(spec, " "))
+	}
+	if text, n := JumpsInput(saved); n != 0 || text != nil {
+		t.Errorf("all present: %d rules to insert:\n%s", n, text)
+	}
+	saved["nat"]["OUTPUT"] = []string{"-A OUTPUT -d 10.0.0.1/32 -j ACCEPT"}
+	text, n = JumpsInput(saved)
+	if want := "*nat\n-I OUTPUT 1 -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\nCOMMIT\n"; n != 1 || string(text) != want {
+		t.Errorf("one missing: %d rules:\n%s\nwant:\n%s", n, text, want)
+	}
 }

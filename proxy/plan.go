@@ -65,13 +65,15 @@ func ChainHashes(saved map[string]map[string][]string) map[string]uint64 {
 
 // Plan is how to bring the kernel from a known state to Rules.
 type Plan struct {
-	// Restores are iptables-restore --noflush inputs, applied in order.
-	// Usually there is at most one. A rewrite larger than the batch size
-	// is split: service chains (not yet, or still consistently, used)
-	// first, in batches that each hold whole services, then one final
-	// restore with the fixed chains (KUBE-SERVICES, KUBE-NODEPORTS, ...)
-	// and the deletions, which switches traffic over atomically.
-	Restores [][]byte
+	// Commits are iptables-restore --noflush inputs, each one transaction
+	// (a COMMIT per table it touches), applied in order. Usually there is
+	// at most one. A rewrite larger than the batch size is split: service
+	// chains (not yet, or still consistently, used) first, in batches that
+	// each hold whole services, then one final commit with the fixed
+	// chains (KUBE-SERVICES, KUBE-NODEPORTS, ...) and the deletions, which
+	// switches traffic over atomically. Input joins them for a single
+	// iptables-restore run.
+	Commits [][]byte
 	// Written counts the chains written, Created those among them that
 	// did not exist, Lines the rules written.
 	Written, Created, Lines int
@@ -79,14 +81,21 @@ type Plan struct {
 	Stale []string
 }
 
-// Plan computes the restores that turn current into r. current maps
+// Input is the whole plan as one iptables-restore input: the commits one
+// after another. One process applies them all; each COMMIT is still its
+// own transaction, so the batching of Commits is kept (see
+// DefaultBatchLines for why that matters) without paying for a process,
+// its start-up and its cache fetch per batch.
+func (p *Plan) Input() []byte { return bytes.Join(p.Commits, nil) }
+
+// Plan computes the commits that turn current into r. current maps
 // "table/chain" to the hash of what that chain holds now (ChainHashes of
 // the kernel, or Hashes of the last Rules applied); chains it lists that r
 // lacks are deleted if they are KUBE-SVC/KUBE-SEP chains. A nil current
 // means unknown: every chain is declared with ":CHAIN - [0:0]", which
 // creates or flushes it. Known-new chains are created with -N. Batches
 // hold at most maxLines rules unless one service needs more; maxLines <=
-// 0 means a single restore whatever its size.
+// 0 means a single commit whatever its size.
 func (r *Rules) Plan(current map[string]uint64, maxLines int) *Plan {
 	p := &Plan{}
 	desired := make(map[string]bool, len(r.Chains))
@@ -126,7 +135,7 @@ func (r *Rules) Plan(current map[string]uint64, maxLines int) *Plan {
 		return p
 	}
 	if maxLines <= 0 || p.Lines <= maxLines {
-		p.Restores = [][]byte{restoreText(append(fixed, leaf...), p.Stale, created)}
+		p.Commits = [][]byte{restoreText(append(fixed, leaf...), p.Stale, created)}
 		return p
 	}
 	// Batch the service chains, never splitting one service port's set.
@@ -143,7 +152,7 @@ func (r *Rules) Plan(current map[string]uint64, maxLines int) *Plan {
 		for _, c := range shells {
 			created[c] = true
 		}
-		p.Restores = append(p.Restores, restoreText(shells, nil, created))
+		p.Commits = append(p.Commits, restoreText(shells, nil, created))
 	}
 	var batch []*Chain
 	lines := 0
@@ -152,11 +161,11 @@ func (r *Rules) Plan(current map[string]uint64, maxLines int) *Plan {
 		lines += len(c.Lines)
 		last := i == len(leaf)-1 || leaf[i+1].Owner != c.Owner
 		if last && lines >= maxLines {
-			p.Restores = append(p.Restores, restoreText(batch, nil, created))
+			p.Commits = append(p.Commits, restoreText(batch, nil, created))
 			batch, lines = nil, 0
 		}
 	}
-	p.Restores = append(p.Restores, restoreText(append(batch, fixed...), p.Stale, created))
+	p.Commits = append(p.Commits, restoreText(append(batch, fixed...), p.Stale, created))
 	return p
 }
 

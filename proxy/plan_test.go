@@ -39,8 +39,8 @@ func TestPlanNothingChanged(t *testing.T) {
 	svcs, endpoints := benchState(20, 3)
 	r := render(t, svcs, endpoints)
 	p := r.Plan(r.Hashes(), 0)
-	if len(p.Restores) != 0 || p.Written != 0 || len(p.Stale) != 0 {
-		t.Errorf("unchanged state planned %d restores, %d chains, stale %v", len(p.Restores), p.Written, p.Stale)
+	if len(p.Commits) != 0 || p.Written != 0 || len(p.Stale) != 0 {
+		t.Errorf("unchanged state planned %d commits, %d chains, stale %v", len(p.Commits), p.Written, p.Stale)
 	}
 }
 
@@ -51,10 +51,10 @@ func TestPlanOneEndpointChange(t *testing.T) {
 	endpoints[7].Subsets[0].Addresses[1].IP = "10.250.0.9"
 	after := render(t, svcs, endpoints)
 	p := after.Plan(before.Hashes(), 0)
-	if len(p.Restores) != 1 {
-		t.Fatalf("%d restores, want 1", len(p.Restores))
+	if len(p.Commits) != 1 {
+		t.Fatalf("%d commits, want 1", len(p.Commits))
 	}
-	text := string(p.Restores[0])
+	text := string(p.Commits[0])
 	svcChain := ServiceChainName("bench/svc-007:http", "tcp")
 	oldSep := EndpointChainName("bench/svc-007:http", "tcp", before.chain(t, svcChain).endpoint(t, 1))
 	newSep := EndpointChainName("bench/svc-007:http", "tcp", "10.250.0.9:8080")
@@ -112,11 +112,11 @@ func TestPlanBatchesKeepServicesWholeAndSwitchLast(t *testing.T) {
 	r := render(t, svcs, endpoints)
 	// From an empty kernel: every chain is new.
 	p := r.Plan(map[string]uint64{}, 30)
-	if len(p.Restores) < 5 {
-		t.Fatalf("%d restores for %d rules in batches of 30", len(p.Restores), p.Lines)
+	if len(p.Commits) < 5 {
+		t.Fatalf("%d commits for %d rules in batches of 30", len(p.Commits), p.Lines)
 	}
 	seen := map[string]int{} // "table/chain" -> restore index of its rules
-	for i, text := range p.Restores {
+	for i, text := range p.Commits {
 		table := ""
 		created := map[string]bool{}
 		for _, l := range strings.Split(string(text), "\n") {
@@ -126,24 +126,24 @@ func TestPlanBatchesKeepServicesWholeAndSwitchLast(t *testing.T) {
 			if name, ok := strings.CutPrefix(l, "-N "); ok {
 				key := table + "/" + name
 				if created[key] {
-					t.Errorf("chain %s created twice in restore %d", key, i)
+					t.Errorf("chain %s created twice in commit %d", key, i)
 				}
 				created[key] = true
 				if _, dup := seen[key]; dup {
-					t.Errorf("chain %s created again in restore %d", key, i)
+					t.Errorf("chain %s created again in commit %d", key, i)
 				}
 			}
 			if strings.HasPrefix(l, "-A ") {
 				key := table + "/" + strings.Fields(l)[1]
 				if prev, ok := seen[key]; ok && prev != i {
-					t.Errorf("chain %s filled in restores %d and %d", key, prev, i)
+					t.Errorf("chain %s filled in commits %d and %d", key, prev, i)
 				}
 				seen[key] = i
 			}
 		}
-		last := i == len(p.Restores)-1
+		last := i == len(p.Commits)-1
 		if !last && (strings.Contains(string(text), "-A KUBE-SERVICES") || strings.Contains(string(text), "-A KUBE-NODEPORTS")) {
-			t.Errorf("restore %d of %d fills KUBE-SERVICES or KUBE-NODEPORTS before the service chains are complete", i+1, len(p.Restores))
+			t.Errorf("commit %d of %d fills KUBE-SERVICES or KUBE-NODEPORTS before the service chains are complete", i+1, len(p.Commits))
 		}
 	}
 	for _, c := range r.Chains {
@@ -158,18 +158,18 @@ func TestPlanBatchesKeepServicesWholeAndSwitchLast(t *testing.T) {
 			continue
 		}
 		if i, ok := byOwner[c.Owner]; ok && i != seen[c.Key()] {
-			t.Errorf("service %s split across restores %d and %d", c.Owner, i, seen[c.Key()])
+			t.Errorf("service %s split across commits %d and %d", c.Owner, i, seen[c.Key()])
 		}
 		byOwner[c.Owner] = seen[c.Key()]
 	}
 	// The fixed chains KUBE-MARK-MASQ etc. exist before anything jumps
 	// to them: created empty in the first restore.
-	if !strings.Contains(string(p.Restores[0]), "-N "+ChainMarkMasq+"\n") {
-		t.Errorf("first restore does not create %s:\n%s", ChainMarkMasq, p.Restores[0])
+	if !strings.Contains(string(p.Commits[0]), "-N "+ChainMarkMasq+"\n") {
+		t.Errorf("first commit does not create %s:\n%s", ChainMarkMasq, p.Commits[0])
 	}
 	// Without batching, one restore.
-	if one := r.Plan(map[string]uint64{}, 0); len(one.Restores) != 1 {
-		t.Errorf("maxLines 0 gave %d restores", len(one.Restores))
+	if one := r.Plan(map[string]uint64{}, 0); len(one.Commits) != 1 {
+		t.Errorf("maxLines 0 gave %d commits", len(one.Commits))
 	}
 }
 
@@ -234,5 +234,28 @@ COMMIT
 	}
 	if _, ok := h["nat/KUBE-SVC-X"]; !ok {
 		t.Error("ChainHashes lacks nat/KUBE-SVC-X")
+	}
+}
+
+func TestPlanInputJoinsCommitsInOrder(t *testing.T) {
+	svcs, endpoints := benchState(40, 5)
+	p := render(t, svcs, endpoints).Plan(map[string]uint64{}, 30)
+	in := string(p.Input())
+	if strings.Count(in, "COMMIT\n") < len(p.Commits) {
+		t.Fatalf("input has %d COMMITs for %d commits", strings.Count(in, "COMMIT\n"), len(p.Commits))
+	}
+	at := 0
+	for i, c := range p.Commits {
+		j := strings.Index(in[at:], string(c))
+		if j != 0 {
+			t.Fatalf("commit %d is not where it belongs in the input (found at offset %d after %d)", i, j, at)
+		}
+		at += len(c)
+	}
+	if at != len(in) {
+		t.Errorf("input has %d bytes beyond its commits", len(in)-at)
+	}
+	if len((&Plan{}).Input()) != 0 {
+		t.Error("an empty plan has input")
 	}
 }

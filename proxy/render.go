@@ -98,10 +98,10 @@ func (r *Rules) Hashes() map[string]uint64 {
 // about the kernel's current rules.
 func (r *Rules) Text() []byte {
 	p := r.Plan(nil, 0)
-	if len(p.Restores) == 0 {
+	if len(p.Commits) == 0 {
 		return nil
 	}
-	return p.Restores[0]
+	return p.Commits[0]
 }
 
 // ruleBuf collects the rules of one chain.

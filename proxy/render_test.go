@@ -210,10 +210,10 @@ func TestRenderGolden(t *testing.T) {
 				}
 			}
 			plan := r.Plan(current, 0)
-			if len(plan.Restores) != 1 {
-				t.Fatalf("plan has %d restores, want 1", len(plan.Restores))
+			if len(plan.Commits) != 1 {
+				t.Fatalf("plan has %d commits, want 1", len(plan.Commits))
 			}
-			text := plan.Restores[0]
+			text := plan.Commits[0]
 			if tc.current == nil && !bytes.Equal(text, r.Text()) {
 				t.Error("Plan(nil) and Text differ")
 			}
@@ -232,7 +232,7 @@ func TestRenderGolden(t *testing.T) {
 			}
 			checkWellFormed(t, r, text)
 			// Rendering is a pure function: same input, same bytes.
-			if again := Render(ports, tc.opts).Plan(current, 0); !bytes.Equal(again.Restores[0], text) {
+			if again := Render(ports, tc.opts).Plan(current, 0); !bytes.Equal(again.Commits[0], text) {
 				t.Error("rendering the same input twice gave different text")
 			}
 		})
