@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/minik8s/minik8s/agent"
 	"github.com/minik8s/minik8s/apiserver"
 	"github.com/minik8s/minik8s/controllers/manager"
 	"github.com/minik8s/minik8s/scheduler"
@@ -37,21 +38,30 @@ func apiserverCommand() *cobra.Command {
 
 func serverCommand() *cobra.Command {
 	opts := apiserver.DefaultOptions()
-	var disableControllers, disableScheduler bool
+	var disableControllers, disableScheduler, disableAgent bool
+	node := agent.DefaultOptions()
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run the control plane on this machine: etcd, API server, controllers, scheduler",
+		Short: "Run a cluster on this machine: etcd, API server, controllers, scheduler, and this node",
 		Long: `server runs the whole control plane in one process, like "k3s server":
 
   etcd (embedded, or --etcd-servers)  ->  API server (HTTPS, --secure-port)
   controller-manager and scheduler, each talking to the API server over HTTPS
   with its own token (kubeconfigs written to --data-dir on first start)
+  and, unless --disable-agent, this machine as a node: kubelet (with its own
+  containerd under --data-dir/agent), proxy and pod routes (see "minik8s agent")
 
-It writes --data-dir/admin.kubeconfig for you; point kubectl or ctl at it.
-Nodes run their kubelet and proxy separately. SIGTERM stops everything cleanly.`,
+It writes --data-dir/admin.kubeconfig for you; point kubectl or ctl at it, and
+--data-dir/node-token, which other machines join with:
+  minik8s agent --server https://<this machine>:6443 --token <node-token>
+Local OCI images in --data-dir/images (hack/images writes them) are imported
+into this node's containerd. SIGTERM stops everything cleanly.`,
 		Example: `  minik8s server
   export KUBECONFIG=/var/lib/minik8s/admin.kubeconfig
-  kubectl apply -f examples/deployment.yaml`,
+  kubectl apply -f examples/deployment.yaml
+
+  # control plane only; nodes join with "minik8s agent"
+  minik8s server --disable-agent`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger()
@@ -89,12 +99,21 @@ Nodes run their kubelet and proxy separately. SIGTERM stops everything cleanly.`
 			}
 			kubeconfig := func(name string) string { return filepath.Join(opts.DataDir, name+".kubeconfig") }
 			if !disableControllers {
-				start("controller-manager", component(manager.NewCommand("controller-manager"),
-					"--kubeconfig", kubeconfig("kube-controller-manager")))
+				start("controller-manager", agent.Component(manager.NewCommand("controller-manager"),
+					"--kubeconfig", kubeconfig("kube-controller-manager"),
+					"--allocate-node-cidrs", "--cluster-cidr", node.ClusterCIDR))
 			}
 			if !disableScheduler {
-				start("scheduler", component(scheduler.NewCommand("scheduler"),
+				start("scheduler", agent.Component(scheduler.NewCommand("scheduler"),
 					"--kubeconfig", kubeconfig("kube-scheduler")))
+			}
+			if !disableAgent {
+				node.Kubeconfig = kubeconfig("node-join")
+				node.DataDir = filepath.Join(opts.DataDir, "agent")
+				if st, err := os.Stat(filepath.Join(opts.DataDir, "images")); err == nil && st.IsDir() {
+					node.ImportImages = []string{filepath.Join(opts.DataDir, "images")}
+				}
+				start("agent", func(ctx context.Context) error { return agent.Run(ctx, node, log) })
 			}
 			wg.Wait()
 			return errors.Join(errs...)
@@ -103,17 +122,9 @@ Nodes run their kubelet and proxy separately. SIGTERM stops everything cleanly.`
 	opts.AddFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&disableControllers, "disable-controller-manager", false, "do not run the controllers in this process")
 	cmd.Flags().BoolVar(&disableScheduler, "disable-scheduler", false, "do not run the scheduler in this process")
+	cmd.Flags().BoolVar(&disableAgent, "disable-agent", false, "do not run this machine as a node (no kubelet, containerd or proxy here)")
+	node.AddFlags(cmd, false)
 	return cmd
-}
-
-// component runs a component's own command in-process with args, so the
-// server starts each one exactly as its standalone binary would.
-func component(cmd *cobra.Command, args ...string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		cmd.SetArgs(args)
-		cmd.SilenceUsage = true
-		return cmd.ExecuteContext(ctx)
-	}
 }
 
 // runAPIServer starts the API server and serves until ctx ends; ready (if
