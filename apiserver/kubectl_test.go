@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,20 +22,31 @@ import (
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
 )
 
-// TestStockKubectl drives the real kubectl binary (Debian's v1.32 client)
-// against a test API server: the wire format, discovery, OpenAPI, tables,
-// patches, client-side apply and watch must all be what kubectl expects.
+// TestStockKubectl drives a real kubectl binary against a test API server:
+// the wire format, discovery, OpenAPI (v3 for current clients, v2 for
+// older ones), tables, patches, client-side apply and watch must all be
+// what kubectl expects. It runs the kubectl on PATH (Debian 12's
+// kubernetes-client is v1.20, newer machines may have v1.32), or the one
+// named by MINIK8S_KUBECTL, so several versions can be checked:
+//
+//	MINIK8S_KUBECTL=/tmp/k120/usr/bin/kubectl go test ./apiserver -run TestStockKubectl
+//
 // The manifests are in testdata/kubectl.
 func TestStockKubectl(t *testing.T) {
-	kubectlPath, err := exec.LookPath("kubectl")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("kubectl is not on PATH, but CI must have it (.ci/run installs Debian's kubectl): %v", err)
+	kubectlPath := os.Getenv("MINIK8S_KUBECTL")
+	if kubectlPath == "" {
+		var err error
+		if kubectlPath, err = exec.LookPath("kubectl"); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("kubectl is not on PATH, but CI must have it (.ci/run installs Debian's kubectl): %v", err)
+			}
+			t.Skip("kubectl is not on PATH: install Debian's kubectl (or kubernetes-client) to run the stock-client compatibility test")
 		}
-		t.Skip("kubectl is not on PATH: install Debian's kubectl (or kubernetes-client) to run the stock-client compatibility test")
 	}
 	s := apiservertest.Start(t)
 	k := &kubectl{t: t, path: kubectlPath, kubeconfig: s.Kubeconfig, cacheDir: t.TempDir()}
+	k.minor = k.clientMinor(t)
+	t.Logf("kubectl %s: client v1.%d", kubectlPath, k.minor)
 	work := t.TempDir()
 	manifest := filepath.Join(work, "web.yaml") // edited in place later, as a user would
 	copyFile(t, filepath.Join("testdata", "kubectl", "web.yaml"), manifest)
@@ -225,7 +237,11 @@ func TestStockKubectl(t *testing.T) {
 				Selector string `json:"selector"`
 			} `json:"status"`
 		}
-		mustJSON(t, k.ok(t, "get", "deploy", "web", "--subresource=scale", "-o", "json"), &sc)
+		if k.minor >= 24 {
+			mustJSON(t, k.ok(t, "get", "deploy", "web", "--subresource=scale", "-o", "json"), &sc)
+		} else { // --subresource came in kubectl 1.24
+			mustJSON(t, k.ok(t, "get", "--raw", "/apis/apps/v1/namespaces/default/deployments/web/scale"), &sc)
+		}
 		if sc.Kind != "Scale" || sc.Spec.Replicas != 5 || sc.Status.Selector != "app=web" {
 			t.Errorf("scale subresource = %+v", sc)
 		}
@@ -330,8 +346,16 @@ func TestStockKubectl(t *testing.T) {
 
 	step(t, "unknown field is rejected", func(t *testing.T) {
 		out := k.fail(t, "apply", "-f", filepath.Join("testdata", "kubectl", "unknown-field.yaml"))
-		if !strings.Contains(out, `unknown field "spec.replica"`) {
-			t.Errorf("apply with an unknown field: %q, want it to name spec.replica", out)
+		// kubectl 1.25 and later find in /openapi/v3 that the server
+		// validates and send fieldValidation=Strict: the server names the
+		// field. Older ones validate on the client against /openapi/v2,
+		// so this checks that the v2 schemas are complete and strict.
+		want := `unknown field "spec.replica"`
+		if k.minor < 25 {
+			want = `unknown field "replica" in io.k8s.api.apps.v1.DeploymentSpec`
+		}
+		if !strings.Contains(out, want) {
+			t.Errorf("apply with an unknown field: %q, want %q", out, want)
 		}
 		k.fail(t, "get", "deploy", "typo")
 	})
@@ -386,14 +410,26 @@ func TestStockKubectl(t *testing.T) {
 	})
 
 	step(t, "explain", func(t *testing.T) {
-		// kubectl explain reads the OpenAPI v3 schemas (types and fields;
-		// the schemas carry no descriptions).
-		out := k.ok(t, "explain", "deployments")
-		wantLines(t, out, "GROUP:      apps", "KIND:       Deployment", "VERSION:    v1")
-		wantLines(t, k.ok(t, "explain", "deployment.spec.replicas"), "FIELD: replicas <integer>")
-		wantLines(t, k.ok(t, "explain", "pods.spec.containers.image"), "KIND:       Pod", "FIELD: image <string>")
-		out = k.ok(t, "explain", "svc.spec.ports")
-		wantLines(t, out, "FIELD: ports <[]ServicePort>", "nodePort\t<integer>", "port\t<integer>", "protocol\t<string>")
+		// kubectl explain reads the OpenAPI schemas (types and fields; the
+		// schemas carry no descriptions): v3 since kubectl 1.27, v2 before,
+		// with another output format.
+		if k.minor >= 27 {
+			out := k.ok(t, "explain", "deployments")
+			wantLines(t, out, "GROUP:      apps", "KIND:       Deployment", "VERSION:    v1")
+			wantLines(t, k.ok(t, "explain", "deployment.spec.replicas"), "FIELD: replicas <integer>")
+			wantLines(t, k.ok(t, "explain", "pods.spec.containers.image"), "KIND:       Pod", "FIELD: image <string>")
+			out = k.ok(t, "explain", "svc.spec.ports")
+			wantLines(t, out, "FIELD: ports <[]ServicePort>", "nodePort\t<integer>", "port\t<integer>", "protocol\t<string>")
+		} else {
+			out := k.ok(t, "explain", "deployments")
+			wantLines(t, out, "KIND:     Deployment", "VERSION:  apps/v1", "metadata\t<Object>", "spec\t<Object>")
+			wantLines(t, k.ok(t, "explain", "deployment.spec.replicas"), "FIELD:    replicas <integer>")
+			wantLines(t, k.ok(t, "explain", "pods.spec.containers.image"), "KIND:     Pod", "FIELD:    image <string>")
+			// IntOrString is a string with format int-or-string in v2.
+			out = k.ok(t, "explain", "svc.spec.ports")
+			wantLines(t, out, "RESOURCE: ports <[]Object>", "nodePort\t<integer>", "port\t<integer>", "protocol\t<string>",
+				"targetPort\t<string>")
+		}
 		if _, _, err := k.run("explain", "deployment.spec.replica"); err == nil {
 			t.Errorf("explain of a field that does not exist succeeded")
 		}
@@ -406,6 +442,25 @@ type kubectl struct {
 	path       string
 	kubeconfig string
 	cacheDir   string
+	// minor is the client's minor version: a few commands and output
+	// formats differ between the kubectl versions this test runs.
+	minor int
+}
+
+// clientMinor asks the binary for its version (client only: no server
+// request, which is tested separately).
+func (k *kubectl) clientMinor(t *testing.T) int {
+	var v struct {
+		ClientVersion struct {
+			Major, Minor string
+		} `json:"clientVersion"`
+	}
+	mustJSON(t, k.ok(t, "version", "--client", "-o", "json"), &v)
+	minor, err := strconv.Atoi(strings.TrimSuffix(v.ClientVersion.Minor, "+"))
+	if v.ClientVersion.Major != "1" || err != nil {
+		t.Fatalf("kubectl client version %q.%q is not 1.x", v.ClientVersion.Major, v.ClientVersion.Minor)
+	}
+	return minor
 }
 
 const kubectlTimeout = time.Minute

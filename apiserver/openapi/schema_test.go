@@ -64,3 +64,32 @@ func TestSecretBytesAreBase64Strings(t *testing.T) {
 		t.Errorf("secret data values = %v", items)
 	}
 }
+
+func TestV2RewritesReferencesAndIntOrString(t *testing.T) {
+	b := NewBuilder()
+	b.AddKind(reflect.TypeOf(&appsv1.Deployment{}), schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"})
+	v3 := b.Schemas["io.k8s.api.apps.v1.DeploymentSpec"]
+	v2 := V2(v3)
+	tmpl := v2["properties"].(Schema)["template"].(Schema)
+	if tmpl["$ref"] != "#/definitions/io.k8s.api.core.v1.PodTemplateSpec" || tmpl["allOf"] != nil {
+		t.Errorf("template = %v, want a plain v2 $ref", tmpl)
+	}
+	// The v3 schema is untouched.
+	if v3["properties"].(Schema)["template"].(Schema)["allOf"] == nil {
+		t.Errorf("V2 modified its input")
+	}
+	// A reference's siblings (here the patch strategy) stay beside it.
+	pod := V2(b.Schemas["io.k8s.api.core.v1.PodSpec"])
+	containers := pod["properties"].(Schema)["containers"].(Schema)
+	if containers["items"].(Schema)["$ref"] != "#/definitions/io.k8s.api.core.v1.Container" || containers["x-kubernetes-patch-merge-key"] != "name" {
+		t.Errorf("containers = %v", containers)
+	}
+	surge := V2(b.Schemas["io.k8s.api.apps.v1.RollingUpdateDeployment"])["properties"].(Schema)["maxSurge"].(Schema)
+	if surge["type"] != "string" || surge["format"] != "int-or-string" || surge["x-kubernetes-int-or-string"] != nil {
+		t.Errorf("maxSurge = %v, want type string format int-or-string", surge)
+	}
+	gvk := V2(b.Schemas["io.k8s.api.apps.v1.Deployment"])["x-kubernetes-group-version-kind"].([]Schema)
+	if len(gvk) != 1 || gvk[0]["kind"] != "Deployment" {
+		t.Errorf("gvk extension lost: %v", gvk)
+	}
+}
