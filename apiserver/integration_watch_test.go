@@ -279,12 +279,13 @@ func TestIntegrationWatchInitialEvents(t *testing.T) {
 }
 
 // TestIntegrationWatchBookmarks: with allowWatchBookmarks the server sends
-// BOOKMARK events carrying a resourceVersion no older than the last event,
-// and a watch resumed from a bookmark sees only later changes. The server
-// sends them once a minute (not configurable), so this test waits for up to
-// 150s.
+// BOOKMARK events, every --watch-bookmark-interval (a minute by default,
+// 200ms here), carrying a resourceVersion no older than the last event
+// and following later writes; a watch resumed from a bookmark sees only
+// later changes; a watch that did not ask for bookmarks gets none.
 func TestIntegrationWatchBookmarks(t *testing.T) {
-	s := apiservertest.Start(t)
+	const interval = 200 * time.Millisecond
+	s := apiservertest.Start(t, func(o *apiserver.Options) { o.WatchBookmarkInterval = interval })
 	cs := itClientset(t, s, false)
 	itNamespace(t, cs, "bm")
 	w := &cmWriter{t: t, s: s, cs: cs, ns: "bm"}
@@ -294,37 +295,73 @@ func TestIntegrationWatchBookmarks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer wi.Stop()
-	lastRV := w.update("a", "2")
-	deadline := time.After(150 * time.Second)
-	var bookmarkRV string
-	for bookmarkRV == "" {
-		select {
-		case ev, ok := <-wi.ResultChan():
-			if !ok {
-				t.Fatal("watch ended before a bookmark")
-			}
-			if ev.Type == watch.Bookmark {
+	plain, err := cs.CoreV1().ConfigMaps("bm").Watch(itCtx(t), metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Stop()
+
+	// nextBookmark returns the resourceVersion of the next BOOKMARK; the
+	// deadline is many intervals, so only a missing bookmark trips it.
+	nextBookmark := func() string {
+		t.Helper()
+		deadline := time.After(50 * interval)
+		for {
+			select {
+			case ev, ok := <-wi.ResultChan():
+				if !ok {
+					t.Fatal("watch ended before a bookmark")
+				}
+				if ev.Type != watch.Bookmark {
+					reduce(t, ev)
+					continue
+				}
 				cm, ok := ev.Object.(*corev1.ConfigMap)
 				if !ok {
 					t.Fatalf("bookmark object %T, want *ConfigMap", ev.Object)
 				}
-				bookmarkRV = cm.ResourceVersion
 				if cm.Name != "" || len(cm.Data) != 0 {
 					t.Errorf("bookmark carries an object: %+v", cm)
 				}
-				continue
+				return cm.ResourceVersion
+			case <-deadline:
+				t.Fatalf("no BOOKMARK within %v of a watch with allowWatchBookmarks (interval %v)", 50*interval, interval)
 			}
-			reduce(t, ev)
-		case <-deadline:
-			t.Fatal("no BOOKMARK within 150s of a watch with allowWatchBookmarks")
 		}
 	}
+
+	lastRV := w.update("a", "2")
+	// The first bookmark may have been queued before the update; the one
+	// after it cannot have been.
+	nextBookmark()
+	bookmarkRV := nextBookmark()
 	if itRV(t, bookmarkRV) < itRV(t, lastRV) {
 		t.Errorf("bookmark resourceVersion %s is older than the last event %s", bookmarkRV, lastRV)
 	}
+	// Later bookmarks follow later writes.
+	later := w.create("b", "1")
+	nextBookmark()
+	if rv := nextBookmark(); itRV(t, rv) < itRV(t, later) {
+		t.Errorf("bookmark resourceVersion %s after a write at %s", rv, later)
+	}
+
 	w.update("a", "3")
 	resumed := itWatch(t, cs, "bm", metav1.ListOptions{ResourceVersion: bookmarkRV})
 	w.expectExactly(t, resumed, w.since(bookmarkRV))
+
+	// Four bookmarks on the first watch means several intervals passed:
+	// the watch that did not ask for bookmarks must have none queued.
+	for {
+		select {
+		case ev := <-plain.ResultChan():
+			if ev.Type == watch.Bookmark {
+				t.Fatalf("a watch without allowWatchBookmarks got a BOOKMARK")
+			}
+			continue
+		default:
+		}
+		break
+	}
 }
 
 // TestIntegrationWatchAcrossRestart: a watch from a resourceVersion taken

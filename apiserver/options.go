@@ -38,6 +38,12 @@ type Options struct {
 	// WatchCacheSize is how many recent events each resource keeps for
 	// watchers resuming from a resourceVersion.
 	WatchCacheSize int
+	// WatchBookmarkInterval is how often a watch that allows bookmarks
+	// gets a BOOKMARK event with the current resourceVersion, so a client
+	// on a quiet resource can resume from a recent revision instead of
+	// re-listing after a compaction. Kubernetes sends them about once a
+	// minute; tests shorten it. 0 means that minute.
+	WatchBookmarkInterval time.Duration
 	// Nodes lists node names to mint kubelet tokens for at first start
 	// (more can be added later with `minik8s token create`).
 	Nodes []string
@@ -56,6 +62,7 @@ func DefaultOptions() Options {
 		NodePortRange:         "30000-32767",
 		CompactionInterval:    5 * time.Minute,
 		WatchCacheSize:        1000,
+		WatchBookmarkInterval: time.Minute,
 	}
 }
 
@@ -73,6 +80,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.ExtraSANs, "tls-san", o.ExtraSANs, "extra hostnames or IPs for the serving certificate")
 	fs.DurationVar(&o.CompactionInterval, "etcd-compaction-interval", o.CompactionInterval, "how often to compact old etcd revisions (0 disables)")
 	fs.IntVar(&o.WatchCacheSize, "watch-cache-size", o.WatchCacheSize, "events kept per resource for resuming watches")
+	fs.DurationVar(&o.WatchBookmarkInterval, "watch-bookmark-interval", o.WatchBookmarkInterval,
+		"how often watches with allowWatchBookmarks get a BOOKMARK event carrying the current resourceVersion")
 }
 
 // Validate checks the options before anything is started.
@@ -85,6 +94,9 @@ func (o *Options) Validate() error {
 	}
 	if _, _, err := parsePortRange(o.NodePortRange); err != nil {
 		return fmt.Errorf("--service-node-port-range: %w", err)
+	}
+	if o.WatchBookmarkInterval < 0 {
+		return fmt.Errorf("--watch-bookmark-interval: %v is negative", o.WatchBookmarkInterval)
 	}
 	if o.SecurePort < 0 || o.SecurePort > 65535 {
 		return fmt.Errorf("--secure-port: %d is not a port (0 picks a free one)", o.SecurePort)

@@ -127,7 +127,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Server, err er
 			// One etcd watch per resource, fanned out to every HTTP watcher;
 			// it also serves resourceVersion=0 lists from memory.
 			c, err := cacher.New(runCtx, st, cacher.Config{Prefix: r.Prefix(), NewFunc: r.New, NewListFunc: r.NewList,
-				EventBufferSize: opts.WatchCacheSize})
+				EventBufferSize: opts.WatchCacheSize, BookmarkInterval: opts.WatchBookmarkInterval})
 			if err != nil {
 				return nil, fmt.Errorf("watch cache for %s: %w", r.Resource, err)
 			}
