@@ -129,7 +129,19 @@ func TestIntegrationBadInput(t *testing.T) {
 		{"unknown group", "GET", "/apis/example.com/v1/things", "", ``, 404, nil},
 		{"namespaced path for cluster kind", "GET", "/api/v1/namespaces/default/nodes", "", ``, 404, nil},
 		{"create on item path", "POST", cms + "/exists", "application/json", `{"metadata":{"name":"exists"}}`, 405, nil},
-		{"unsupported subresource", "GET", cms + "/exists/status", "", ``, 405, nil}, // Kubernetes: 404
+		// A subresource the resource lacks is a path nobody serves: 404
+		// NotFound, as Kubernetes answers; a subresource it has, with a
+		// verb it lacks, is 405.
+		{"unknown subresource", "GET", pods + "/x/bogus", "", ``, 404, []string{`"reason":"NotFound"`, "the server could not find the requested resource"}},
+		{"unknown subresource write", "PUT", cms + "/exists/bogus", "application/json", `{}`, 404, []string{`"reason":"NotFound"`}},
+		{"status of a kind without status", "GET", cms + "/exists/status", "", ``, 404, []string{`"reason":"NotFound"`}},
+		{"scale of a kind without scale", "GET", cms + "/exists/scale", "", ``, 404, []string{`"reason":"NotFound"`}},
+		{"binding of a non-pod", "POST", cms + "/exists/binding", "application/json", `{}`, 404, []string{`"reason":"NotFound"`}},
+		{"finalize of a non-namespace", "PUT", cms + "/exists/finalize", "application/json", `{}`, 404, []string{`"reason":"NotFound"`}},
+		{"unknown resource message", "GET", "/api/v1/namespaces/default/widgets/x", "", ``, 404, []string{"the server could not find the requested resource"}},
+		{"get binding", "GET", pods + "/x/binding", "", ``, 405, []string{`"reason":"MethodNotAllowed"`}},
+		{"delete status", "DELETE", deps + "/exists/status", "", ``, 405, []string{`"reason":"MethodNotAllowed"`}},
+		{"get finalize", "GET", "/api/v1/namespaces/default/finalize", "", ``, 405, []string{`"reason":"MethodNotAllowed"`}},
 		{"bad label selector", "GET", cms + "?labelSelector=a%20in%20(", "", ``, 400, []string{"labelSelector"}},
 		{"bad field selector", "GET", cms + "?fieldSelector=spec.nodeName%3Dx", "", ``, 400, []string{"spec.nodeName"}},
 		{"bad limit", "GET", cms + "?limit=-3", "", ``, 400, []string{"limit"}},

@@ -94,7 +94,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res = a.Lookup(ri.Group, ri.Version, ri.Resource)
 	}
 	if res == nil {
-		writeStatusError(rec, apierrors.NewNotFound(schema.GroupResource{}, ""))
+		writeStatusError(rec, noSuchPath(ri))
 		a.observe(ri.Verb, ri.Resource, rec.code, start)
 		return
 	}
@@ -122,29 +122,38 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, res *registry.Resour
 	if res.Namespaced && ri.Namespace == "" && ri.Verb != "list" && ri.Verb != "watch" {
 		return apierrors.NewBadRequest(fmt.Sprintf("%s is namespaced: use /namespaces/{namespace}/%s", res.Resource, res.Resource))
 	}
+	// A subresource the resource does not have is a path the server does
+	// not serve: 404, as Kubernetes answers. One it has, asked with a verb
+	// it does not support, is 405 (notSupported).
 	switch ri.Subresource {
 	case "":
 	case "status":
 		if !res.HasStatus {
-			return notSupported(res, ri)
+			return noSuchPath(ri)
 		}
 	case "scale":
 		if res.Scale == nil {
-			return notSupported(res, ri)
+			return noSuchPath(ri)
 		}
 		return a.serveScale(w, r, res, ri)
 	case "binding":
-		if res.Resource != "pods" || ri.Verb != "create" {
+		if res.Resource != "pods" {
+			return noSuchPath(ri)
+		}
+		if ri.Verb != "create" {
 			return notSupported(res, ri)
 		}
 		return a.bindPod(w, r, res, ri)
 	case "finalize":
-		if res.Resource != "namespaces" || ri.Verb != "update" {
+		if res.Resource != "namespaces" {
+			return noSuchPath(ri)
+		}
+		if ri.Verb != "update" {
 			return notSupported(res, ri)
 		}
 		return a.update(w, r, res, ri)
 	default:
-		return notSupported(res, ri)
+		return noSuchPath(ri)
 	}
 	if res.Resource == "bindings" {
 		return a.bindPod(w, r, res, ri)
@@ -174,6 +183,13 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, res *registry.Resour
 		return a.deleteCollection(w, r, res, ri)
 	}
 	return notSupported(res, ri)
+}
+
+// noSuchPath is Kubernetes' answer for a path no handler serves (an
+// unknown resource or subresource): 404 NotFound, "the server could not
+// find the requested resource", naming nothing.
+func noSuchPath(ri requestInfo) *apierrors.StatusError {
+	return apierrors.NewGenericServerResponse(http.StatusNotFound, ri.Verb, schema.GroupResource{}, "", "", 0, false)
 }
 
 func notSupported(res *registry.Resource, ri requestInfo) error {
