@@ -60,8 +60,8 @@ func (o *Options) AddFlags(cmd *cobra.Command, joining bool) {
 		f.StringVar(&o.Token, "token", o.Token, "the join token: the content of <data-dir>/node-token on the server")
 		f.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "use this kubeconfig instead of --server/--token")
 		f.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory for this node's kubeconfig, kubelet state and containerd")
-		f.StringSliceVar(&o.ImportImages, "import-images", o.ImportImages, "OCI image tarballs (files or directories of *.tar) to import into this node's containerd")
 	}
+	f.StringSliceVar(&o.ImportImages, "import-images", o.ImportImages, "OCI image tarballs (files or directories of *.tar) to import into this node's containerd")
 	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of this node")
 	f.StringVar(&o.NodeIP, "node-ip", o.NodeIP, "this node's InternalIP (default: the first global IPv4 address)")
 	f.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "this node's pod CIDR (default: assigned by the controller-manager from --cluster-cidr)")

@@ -39,6 +39,7 @@ func apiserverCommand() *cobra.Command {
 func serverCommand() *cobra.Command {
 	opts := apiserver.DefaultOptions()
 	var disableControllers, disableScheduler, disableAgent bool
+	var controllerArgs, schedulerArgs []string
 	node := agent.DefaultOptions()
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -100,17 +101,17 @@ into this node's containerd. SIGTERM stops everything cleanly.`,
 			kubeconfig := func(name string) string { return filepath.Join(opts.DataDir, name+".kubeconfig") }
 			if !disableControllers {
 				start("controller-manager", agent.Component(manager.NewCommand("controller-manager"),
-					"--kubeconfig", kubeconfig("kube-controller-manager"),
-					"--allocate-node-cidrs", "--cluster-cidr", node.ClusterCIDR))
+					append([]string{"--kubeconfig", kubeconfig("kube-controller-manager"),
+						"--allocate-node-cidrs", "--cluster-cidr", node.ClusterCIDR}, controllerArgs...)...))
 			}
 			if !disableScheduler {
 				start("scheduler", agent.Component(scheduler.NewCommand("scheduler"),
-					"--kubeconfig", kubeconfig("kube-scheduler")))
+					append([]string{"--kubeconfig", kubeconfig("kube-scheduler")}, schedulerArgs...)...))
 			}
 			if !disableAgent {
 				node.Kubeconfig = kubeconfig("node-join")
 				node.DataDir = filepath.Join(opts.DataDir, "agent")
-				if st, err := os.Stat(filepath.Join(opts.DataDir, "images")); err == nil && st.IsDir() {
+				if st, err := os.Stat(filepath.Join(opts.DataDir, "images")); err == nil && st.IsDir() && len(node.ImportImages) == 0 {
 					node.ImportImages = []string{filepath.Join(opts.DataDir, "images")}
 				}
 				start("agent", func(ctx context.Context) error { return agent.Run(ctx, node, log) })
@@ -123,6 +124,8 @@ into this node's containerd. SIGTERM stops everything cleanly.`,
 	cmd.Flags().BoolVar(&disableControllers, "disable-controller-manager", false, "do not run the controllers in this process")
 	cmd.Flags().BoolVar(&disableScheduler, "disable-scheduler", false, "do not run the scheduler in this process")
 	cmd.Flags().BoolVar(&disableAgent, "disable-agent", false, "do not run this machine as a node (no kubelet, containerd or proxy here)")
+	cmd.Flags().StringArrayVar(&controllerArgs, "controller-manager-arg", nil, "extra controller-manager flag, e.g. --controller-manager-arg=--node-monitor-grace-period=20s (repeatable)")
+	cmd.Flags().StringArrayVar(&schedulerArgs, "scheduler-arg", nil, "extra scheduler flag (repeatable)")
 	node.AddFlags(cmd, false)
 	return cmd
 }
