@@ -16,8 +16,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,19 +50,25 @@ type ServerOptions struct {
 	Anonymous bool
 }
 
-// Server serves container logs and exec for one kubelet:
+// Server serves container logs, exec, attach and port-forward for one
+// kubelet:
 //
 //	GET  /healthz
 //	GET  /metrics                                     Prometheus metrics
 //	GET  /pods                                        PodList of this node's pods
 //	GET  /containerLogs/{namespace}/{pod}/{container} ?follow=&tailLines=&previous=&timestamps=&sinceSeconds=&limitBytes=
 //	POST /exec/{namespace}/{pod}/{container}          ?command=...&command=...&stdin=&stdout=&stderr=&tty=
-//	     With "Upgrade: SPDY/3.1" or "Upgrade: websocket" (what kubectl exec
-//	     sends), the stream is proxied to the runtime's streaming server,
-//	     which speaks Kubernetes' remotecommand protocols (channel.k8s.io
-//	     v1-v4). Without an upgrade it runs to completion (ExecSync,
+//	     With "Upgrade: SPDY/3.1" (or a WebSocket asking for v1-v4
+//	     channel.k8s.io), the stream is proxied to the runtime's streaming
+//	     server, which speaks Kubernetes' remotecommand protocols; kubectl's
+//	     first attempt (WebSocket v5.channel.k8s.io) gets 400 and it falls
+//	     back to SPDY (stream.go). Without an upgrade it runs to completion (ExecSync,
 //	     &timeoutSeconds=, default 60): body = stdout then stderr, header
 //	     X-Minik8s-Exit-Code = the exit code.
+//	POST /attach/{namespace}/{pod}/{container}        ?stdin=&stdout=&stderr=&tty=  (upgrade only)
+//	POST /portForward/{namespace}/{pod}               ?port=  (upgrade only; SPDY portforward.k8s.io)
+//	     Attach and port-forward are proxied to the runtime's streaming
+//	     server like exec (CRI Attach, PortForward; stream.go).
 type Server struct {
 	k    *Kubelet
 	opts ServerOptions
@@ -87,6 +91,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /containerLogs/{namespace}/{pod}/{container}", s.auth(http.HandlerFunc(s.handleLogs)))
 	mux.Handle("POST /exec/{namespace}/{pod}/{container}", s.auth(http.HandlerFunc(s.handleExec)))
 	mux.Handle("GET /exec/{namespace}/{pod}/{container}", s.auth(http.HandlerFunc(s.handleExec)))
+	mux.Handle("POST /attach/{namespace}/{pod}/{container}", s.auth(http.HandlerFunc(s.handleAttach)))
+	mux.Handle("GET /attach/{namespace}/{pod}/{container}", s.auth(http.HandlerFunc(s.handleAttach)))
+	mux.Handle("POST /portForward/{namespace}/{pod}", s.auth(http.HandlerFunc(s.handlePortForward)))
+	mux.Handle("GET /portForward/{namespace}/{pod}", s.auth(http.HandlerFunc(s.handlePortForward)))
 	return mux
 }
 
@@ -347,6 +355,10 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
 // speaks the protocol.
 func (s *Server) streamExec(w http.ResponseWriter, r *http.Request, ns, name, container string, cmd []string) {
 	q := r.URL.Query()
+	what := fmt.Sprintf("exec in pod %s/%s container %q", ns, name, container)
+	if !checkWebSocket(w, r, what) {
+		return
+	}
 	c, code, err := s.findContainer(r.Context(), ns, name, container, false)
 	if err != nil {
 		http.Error(w, err.Error(), code)
@@ -356,8 +368,8 @@ func (s *Server) streamExec(w http.ResponseWriter, r *http.Request, ns, name, co
 		http.Error(w, fmt.Sprintf("container %q in pod %q is not running", container, name), http.StatusBadRequest)
 		return
 	}
-	flag := func(k string) bool { v := q.Get(k); return v == "1" || v == "true" }
-	req := &runtimeapi.ExecRequest{ContainerId: c.Id, Cmd: cmd, Tty: flag("tty"), Stdin: flag("stdin"), Stdout: flag("stdout"), Stderr: flag("stderr")}
+	req := &runtimeapi.ExecRequest{ContainerId: c.Id, Cmd: cmd, Tty: queryFlag(q, "tty"), Stdin: queryFlag(q, "stdin"),
+		Stdout: queryFlag(q, "stdout"), Stderr: queryFlag(q, "stderr")}
 	if !req.Stdout && !req.Stderr && !req.Stdin {
 		req.Stdout, req.Stderr = true, true
 	}
@@ -368,25 +380,10 @@ func (s *Server) streamExec(w http.ResponseWriter, r *http.Request, ns, name, co
 	raw, err := s.k.rt.Exec(ctx, req)
 	cancel()
 	if err != nil {
-		http.Error(w, fmt.Sprintf("exec in pod %s/%s container %q: %v", ns, name, container, err), http.StatusInternalServerError)
+		http.Error(w, fmt.Sprintf("%s: %v", what, err), http.StatusInternalServerError)
 		return
 	}
-	target, err := url.Parse(raw)
-	if err != nil {
-		http.Error(w, fmt.Sprintf("runtime returned a bad exec URL %q: %v", raw, err), http.StatusInternalServerError)
-		return
-	}
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL = target
-			pr.Out.Host = target.Host
-			pr.Out.Header.Del("Authorization")
-		},
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-			http.Error(w, fmt.Sprintf("exec stream to the runtime failed: %v", err), http.StatusBadGateway)
-		},
-	}
-	proxy.ServeHTTP(w, r)
+	s.proxyStream(w, r, raw, what)
 }
 
 type flushWriter struct {
