@@ -35,9 +35,9 @@ type ContainerdOptions struct {
 	// Bridge is the Linux bridge name (at most 15 bytes); "" derives one
 	// from Dir, so two nodes on one machine do not share a bridge.
 	Bridge string
-	// NoMasquerade leaves out the bridge plugin's SNAT of pod traffic
-	// leaving the pod CIDR (saves several iptables calls per pod; pods then
-	// reach only routed networks).
+	// NoMasquerade leaves out the SNAT of pod traffic leaving the pod CIDR
+	// (one node-wide nat chain, see masquerade.go); pods then reach only
+	// routed networks.
 	NoMasquerade bool
 	// CNIBinDir holds the CNI plugins; "" means /usr/lib/cni (Debian).
 	CNIBinDir string
@@ -121,6 +121,14 @@ func StartContainerd(ctx context.Context, opts ContainerdOptions) (*Containerd, 
 	if err := c.writeConfig(); err != nil {
 		return nil, err
 	}
+	if opts.PodCIDR != "" && !opts.NoMasquerade {
+		err = ensureMasquerade(opts.PodCIDR, opts.Bridge)
+	} else {
+		err = removeMasquerade(opts.Bridge)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("containerd: %w", err)
+	}
 	if err := c.startProcess(ctx); err != nil {
 		return nil, err
 	}
@@ -189,7 +197,9 @@ func (c *Containerd) CNIConfig() ([]byte, error) {
 				"type":        "bridge",
 				"bridge":      c.opts.Bridge,
 				"isGateway":   true,
-				"ipMasq":      !c.opts.NoMasquerade,
+				// Masquerading is one node-wide rule (masquerade.go), not
+				// a chain per pod.
+				"ipMasq":      false,
 				"hairpinMode": true,
 				"ipam": map[string]any{
 					"type":    "host-local",
@@ -388,7 +398,7 @@ func (c *Containerd) Teardown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	c.Stop()
-	errs = append(errs, UnmountUnder(c.opts.Dir))
+	errs = append(errs, UnmountUnder(c.opts.Dir), removeMasquerade(c.opts.Bridge))
 	if out, err := exec.CommandContext(ctx, "ip", "link", "del", c.opts.Bridge).CombinedOutput(); err != nil &&
 		!strings.Contains(string(out), "Cannot find device") {
 		errs = append(errs, fmt.Errorf("delete bridge %s: %w: %s", c.opts.Bridge, err, out))
