@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -193,27 +194,41 @@ func (sa *serviceAllocators) beforeCreate(ctx context.Context, obj runtime.Objec
 	return t.undo, nil
 }
 
-// checkCreate is beforeCreate for dry runs: values the Service asks for
-// must be in range and free; nothing is reserved, so values the server
-// would choose are not shown.
+// checkCreate is beforeCreate for dry runs: it fails where beforeCreate
+// would (a requested value out of range or taken, a range full), and fills
+// in the values a real create would pick, as Kubernetes shows them, but
+// reserves nothing: they are only what is free now, and a real create
+// may get others.
 func (sa *serviceAllocators) checkCreate(ctx context.Context, obj runtime.Object) error {
 	svc := obj.(*corev1.Service)
-	if needsClusterIP(svc) && svc.Spec.ClusterIP != "" {
+	if needsClusterIP(svc) {
 		path := field.NewPath("spec", "clusterIP")
-		ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
-		if err != nil || !sa.ips.CIDR().Contains(ip) {
-			return allocationError(svc, path, svc.Spec.ClusterIP, &allocator.Error{Err: allocator.ErrNotInRange,
-				What: "cluster IP", Value: svc.Spec.ClusterIP, Range: sa.ips.CIDR().String()})
+		if svc.Spec.ClusterIP == "" {
+			ip, err := sa.ips.PeekNext(ctx)
+			if err != nil {
+				return allocationError(svc, path, "", err)
+			}
+			svc.Spec.ClusterIP = ip.String()
+		} else {
+			ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
+			if err != nil || !sa.ips.CIDR().Contains(ip) {
+				return allocationError(svc, path, svc.Spec.ClusterIP, &allocator.Error{Err: allocator.ErrNotInRange,
+					What: "cluster IP", Value: svc.Spec.ClusterIP, Range: sa.ips.CIDR().String()})
+			}
+			if taken, err := sa.ips.Has(ctx, ip); err != nil {
+				return err
+			} else if taken {
+				return allocationError(svc, path, svc.Spec.ClusterIP, allocator.ErrAllocated)
+			}
 		}
-		if taken, err := sa.ips.Has(ctx, ip); err != nil {
-			return err
-		} else if taken {
-			return allocationError(svc, path, svc.Spec.ClusterIP, allocator.ErrAllocated)
-		}
+		svc.Spec.ClusterIPs = []string{svc.Spec.ClusterIP}
 	}
 	if needsNodePorts(svc) {
+		var requested []int
+		var unset []int // indexes of ports the server picks for
 		for i, p := range svc.Spec.Ports {
 			if p.NodePort == 0 {
+				unset = append(unset, i)
 				continue
 			}
 			path := field.NewPath("spec", "ports").Index(i).Child("nodePort")
@@ -221,10 +236,26 @@ func (sa *serviceAllocators) checkCreate(ctx context.Context, obj runtime.Object
 				return allocationError(svc, path, p.NodePort, &allocator.Error{Err: allocator.ErrNotInRange,
 					What: "node port", Value: fmt.Sprint(p.NodePort), Range: sa.ports.Range().String()})
 			}
+			// The real create allocates port by port, so a value asked
+			// for twice fails on its second use.
+			if slices.Contains(requested, int(p.NodePort)) {
+				return allocationError(svc, path, p.NodePort, allocator.ErrAllocated)
+			}
 			if taken, err := sa.ports.Has(ctx, int(p.NodePort)); err != nil {
 				return err
 			} else if taken {
 				return allocationError(svc, path, p.NodePort, allocator.ErrAllocated)
+			}
+			requested = append(requested, int(p.NodePort))
+		}
+		if len(unset) > 0 {
+			free, err := sa.ports.PeekNext(ctx, len(unset), requested)
+			if err != nil {
+				path := field.NewPath("spec", "ports").Index(unset[len(free)]).Child("nodePort")
+				return allocationError(svc, path, 0, err)
+			}
+			for k, i := range unset {
+				svc.Spec.Ports[i].NodePort = int32(free[k])
 			}
 		}
 	}

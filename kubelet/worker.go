@@ -353,7 +353,7 @@ func (w *podWorker) converge(ctx context.Context, pod *corev1.Pod, state *podSta
 		case cur.State == runtimeapi.ContainerState_CONTAINER_CREATED:
 			a, n, err = w.startCreated(ctx, c, cur)
 		case cur.State == runtimeapi.ContainerState_CONTAINER_RUNNING:
-			a, err = w.checkRunning(ctx, pod, c, cur)
+			a, err = w.checkRunning(ctx, pod, c, cur, podIP)
 		case cur.State == runtimeapi.ContainerState_CONTAINER_EXITED:
 			a, n, err = w.restart(ctx, pod, c, false, cur, sb.Id, sbCfg, podIP)
 		}
@@ -416,7 +416,7 @@ func (w *podWorker) startCreated(ctx context.Context, c *corev1.Container, cur *
 
 // checkRunning restarts a running container whose spec changed or whose
 // liveness or startup probe failed.
-func (w *podWorker) checkRunning(ctx context.Context, pod *corev1.Pod, c *corev1.Container, cur *runtimeapi.ContainerStatus) (bool, error) {
+func (w *podWorker) checkRunning(ctx context.Context, pod *corev1.Pod, c *corev1.Container, cur *runtimeapi.ContainerStatus, podIP string) (bool, error) {
 	delete(w.waiting, c.Name)
 	reason := ""
 	if h := cur.Annotations[annotationHash]; h != "" && h != containerHash(c) {
@@ -441,6 +441,7 @@ func (w *podWorker) checkRunning(ctx context.Context, pod *corev1.Pod, c *corev1
 	if p := c.LivenessProbe; p != nil && p.TerminationGracePeriodSeconds != nil {
 		grace = time.Duration(*p.TerminationGracePeriodSeconds) * time.Second
 	}
+	grace = w.preStop(ctx, pod, c.Name, cur.Id, podIP, grace)
 	if err := w.k.rt.StopContainer(ctx, cur.Id, grace); err != nil {
 		return false, fmt.Errorf("pod %s/%s container %q: %w", pod.Namespace, pod.Name, c.Name, err)
 	}
@@ -482,6 +483,14 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 	delete(w.waiting, c.Name)
 	w.log.Info("started container", "container", c.Name, "id", shortID(id), "attempt", attempt)
 	k.event(pod, corev1.EventTypeNormal, "Started", "Started container "+c.Name)
+	if err := w.postStart(ctx, pod, c, id, podIP); err != nil {
+		// As in Kubernetes: a failed postStart kills the container, and
+		// the restart policy decides what happens next.
+		w.log.Warn("postStart hook failed; killing the container", "container", c.Name, "err", err)
+		if err := k.rt.StopContainer(ctx, id, w.grace(pod)); err != nil {
+			return true, 0, fmt.Errorf("pod %s/%s container %q: %w", pod.Namespace, pod.Name, c.Name, err)
+		}
+	}
 	return true, 0, nil
 }
 
@@ -581,6 +590,10 @@ func (w *podWorker) killAll(ctx context.Context, state *podState, grace time.Dur
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			grace := grace
+			if c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+				grace = w.preStop(ctx, w.lastPod, c.GetMetadata().GetName(), c.Id, state.sandboxIP, grace)
+			}
 			w.log.Info("stopping container", "container", c.GetMetadata().GetName(), "grace", grace)
 			if err := w.k.rt.StopContainer(ctx, c.Id, grace); err != nil {
 				errs[i] = fmt.Errorf("pod %s/%s container %q: %w", w.namespace, w.name, c.GetMetadata().GetName(), err)

@@ -198,6 +198,13 @@ func SetDefaultsContainer(c *corev1.Container) {
 			setDefaultsProbe(p)
 		}
 	}
+	if l := c.Lifecycle; l != nil {
+		for _, h := range []*corev1.LifecycleHandler{l.PostStart, l.PreStop} {
+			if h != nil {
+				setDefaultsHTTPGet(h.HTTPGet)
+			}
+		}
+	}
 }
 
 // defaultPullPolicy is Always for a floating tag (":latest" or none, which
@@ -232,13 +239,18 @@ func setDefaultsProbe(p *corev1.Probe) {
 	if p.FailureThreshold == 0 {
 		p.FailureThreshold = 3
 	}
-	if h := p.HTTPGet; h != nil {
-		if h.Path == "" {
-			h.Path = "/"
-		}
-		if h.Scheme == "" {
-			h.Scheme = corev1.URISchemeHTTP
-		}
+	setDefaultsHTTPGet(p.HTTPGet)
+}
+
+func setDefaultsHTTPGet(h *corev1.HTTPGetAction) {
+	if h == nil {
+		return
+	}
+	if h.Path == "" {
+		h.Path = "/"
+	}
+	if h.Scheme == "" {
+		h.Scheme = corev1.URISchemeHTTP
 	}
 }
 

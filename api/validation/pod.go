@@ -65,6 +65,14 @@ func ValidatePodSpec(spec *corev1.PodSpec, fldPath *field.Path) field.ErrorList 
 	names := sets.New[string]()
 	errs = append(errs, validateContainers(spec.InitContainers, true, volumes, names, spec.HostNetwork, fldPath.Child("initContainers"))...)
 	errs = append(errs, validateContainers(spec.Containers, false, volumes, names, spec.HostNetwork, fldPath.Child("containers"))...)
+	for i, c := range spec.Containers {
+		errs = append(errs, validateLifecycle(c.Lifecycle, spec.TerminationGracePeriodSeconds, fldPath.Child("containers").Index(i).Child("lifecycle"))...)
+	}
+	for i, c := range spec.InitContainers {
+		if c.Lifecycle != nil {
+			errs = append(errs, field.Forbidden(fldPath.Child("initContainers").Index(i).Child("lifecycle"), "may not be set for init containers"))
+		}
+	}
 	errs = append(errs, validateHostPorts(spec, fldPath)...)
 
 	switch {
@@ -619,17 +627,15 @@ func validateVolumeMounts(mounts []corev1.VolumeMount, volumes sets.Set[string],
 	return errs
 }
 
-// validateProbe checks one probe; liveness and startup probes must have
-// successThreshold 1 (a single success already means "alive"/"started").
-func validateProbe(p *corev1.Probe, mustSucceedOnce bool, fldPath *field.Path) field.ErrorList {
-	if p == nil {
-		return nil
-	}
+// validateHandler checks a probe's or hook's action: exactly one kind, and
+// that one well formed. sleep is only for hooks (nil for probes).
+func validateHandler(h *corev1.ProbeHandler, sleep *corev1.SleepAction, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	set := setMembers(
-		member{"exec", p.Exec != nil},
-		member{"httpGet", p.HTTPGet != nil},
-		member{"tcpSocket", p.TCPSocket != nil},
+		member{"exec", h.Exec != nil},
+		member{"httpGet", h.HTTPGet != nil},
+		member{"tcpSocket", h.TCPSocket != nil},
+		member{"sleep", sleep != nil},
 	)
 	switch {
 	case len(set) == 0:
@@ -639,27 +645,63 @@ func validateProbe(p *corev1.Probe, mustSucceedOnce bool, fldPath *field.Path) f
 			errs = append(errs, field.Forbidden(fldPath.Child(name), "may not specify more than 1 handler type"))
 		}
 	}
-	if e := p.Exec; e != nil && len(e.Command) == 0 {
+	if e := h.Exec; e != nil && len(e.Command) == 0 {
 		errs = append(errs, field.Required(fldPath.Child("exec", "command"), ""))
 	}
-	if h := p.HTTPGet; h != nil {
+	if g := h.HTTPGet; g != nil {
 		hp := fldPath.Child("httpGet")
-		errs = append(errs, validatePortNumOrName(h.Port, hp.Child("port"))...)
-		if h.Path == "" {
+		errs = append(errs, validatePortNumOrName(g.Port, hp.Child("port"))...)
+		if g.Path == "" {
 			errs = append(errs, field.Required(hp.Child("path"), ""))
 		}
-		if !contains(supportedURISchemes, h.Scheme) {
-			errs = append(errs, field.NotSupported(hp.Child("scheme"), h.Scheme, supportedURISchemes))
+		if !contains(supportedURISchemes, g.Scheme) {
+			errs = append(errs, field.NotSupported(hp.Child("scheme"), g.Scheme, supportedURISchemes))
 		}
-		for i, hdr := range h.HTTPHeaders {
+		for i, hdr := range g.HTTPHeaders {
 			for _, msg := range validation.IsHTTPHeaderName(hdr.Name) {
 				errs = append(errs, field.Invalid(hp.Child("httpHeaders").Index(i).Child("name"), hdr.Name, msg))
 			}
 		}
 	}
-	if t := p.TCPSocket; t != nil {
+	if t := h.TCPSocket; t != nil {
 		errs = append(errs, validatePortNumOrName(t.Port, fldPath.Child("tcpSocket", "port"))...)
 	}
+	if sleep != nil {
+		errs = append(errs, validateNonnegative(sleep.Seconds, fldPath.Child("sleep", "seconds"))...)
+	}
+	return errs
+}
+
+// validateLifecycle checks a container's hooks; a sleep must end within
+// the pod's termination grace period (grace, if set).
+func validateLifecycle(l *corev1.Lifecycle, grace *int64, fldPath *field.Path) field.ErrorList {
+	if l == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	for _, hook := range []struct {
+		name string
+		h    *corev1.LifecycleHandler
+	}{{"postStart", l.PostStart}, {"preStop", l.PreStop}} {
+		if hook.h == nil {
+			continue
+		}
+		hp := fldPath.Child(hook.name)
+		errs = append(errs, validateHandler(&corev1.ProbeHandler{Exec: hook.h.Exec, HTTPGet: hook.h.HTTPGet, TCPSocket: hook.h.TCPSocket}, hook.h.Sleep, hp)...)
+		if s := hook.h.Sleep; s != nil && grace != nil && s.Seconds > *grace {
+			errs = append(errs, field.Invalid(hp.Child("sleep", "seconds"), s.Seconds, "must be less than terminationGracePeriodSeconds"))
+		}
+	}
+	return errs
+}
+
+// validateProbe checks one probe; liveness and startup probes must have
+// successThreshold 1 (a single success already means "alive"/"started").
+func validateProbe(p *corev1.Probe, mustSucceedOnce bool, fldPath *field.Path) field.ErrorList {
+	if p == nil {
+		return nil
+	}
+	errs := validateHandler(&p.ProbeHandler, nil, fldPath)
 	errs = append(errs, validateNonnegative(int64(p.InitialDelaySeconds), fldPath.Child("initialDelaySeconds"))...)
 	for _, f := range []struct {
 		name string

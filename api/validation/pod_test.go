@@ -123,6 +123,17 @@ func TestValidatePod(t *testing.T) {
 			p.Spec.Containers[0].ReadinessProbe.TerminationGracePeriodSeconds = ptr(int64(3))
 		}, want: []string{"spec.containers[0].livenessProbe.tcpSocket: Forbidden", "spec.containers[0].livenessProbe.successThreshold: Invalid value",
 			"spec.containers[0].readinessProbe.terminationGracePeriodSeconds: Invalid value"}},
+		{name: "lifecycle hooks: two handlers, empty, sleep beyond the grace period, on an init container", mutate: func(p *corev1.Pod) {
+			p.Spec.TerminationGracePeriodSeconds = ptr(int64(5))
+			p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{
+				PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}, Sleep: &corev1.SleepAction{Seconds: 1}},
+				PreStop:   &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 10}},
+			}
+			p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "busybox:1.35", ImagePullPolicy: corev1.PullIfNotPresent,
+				TerminationMessagePolicy: corev1.TerminationMessageReadFile, TerminationMessagePath: "/dev/termination-log",
+				Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{}}}}
+		}, want: []string{"spec.containers[0].lifecycle.postStart.sleep: Forbidden", "spec.containers[0].lifecycle.preStop.sleep.seconds: Invalid value",
+			"spec.initContainers[0].lifecycle: Forbidden"}},
 		{name: "probe without handler, bad port name", mutate: func(p *corev1.Pod) {
 			p.Spec.Containers[0].LivenessProbe = &corev1.Probe{TimeoutSeconds: 1, PeriodSeconds: 10, SuccessThreshold: 1, FailureThreshold: 3}
 			p.Spec.Containers[0].ReadinessProbe.HTTPGet.Port = intstr.FromString("not_a_port_name")

@@ -291,6 +291,31 @@ func scanFree(st *state, lo, hi int) (int, bool) {
 	return 0, false
 }
 
+// peek picks up to n distinct free offsets the way allocateNext would,
+// also avoiding the offsets in taken, and writes nothing: a dry run shows
+// the values a real allocation would pick without reserving them. ok is
+// false when fewer than n are free; got then holds those that were.
+func (r *bitmapRange) peek(ctx context.Context, n int, taken []int) (got []int, ok bool, err error) {
+	st, err := r.read(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, o := range taken {
+		if o >= 0 && o < r.size {
+			st.set(o)
+		}
+	}
+	for range n {
+		o, found := r.pick(st)
+		if !found {
+			return got, false, nil
+		}
+		st.set(o)
+		got = append(got, o)
+	}
+	return got, true, nil
+}
+
 // release clears offset; releasing a free offset is a no-op.
 func (r *bitmapRange) release(ctx context.Context, offset int) error {
 	return r.update(ctx, false, func(st *state) (bool, error) {

@@ -145,6 +145,20 @@ func (a *ClusterIP) AllocateNext(ctx context.Context) (netip.Addr, error) {
 	return a.addr(off), nil
 }
 
+// PeekNext returns an IP AllocateNext could return now, without reserving
+// it (for dry runs: another create may take it first). ErrFull when none
+// is left.
+func (a *ClusterIP) PeekNext(ctx context.Context) (netip.Addr, error) {
+	offs, ok, err := a.r.peek(ctx, 1, nil)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if !ok {
+		return netip.Addr{}, &Error{Err: ErrFull, What: "cluster IP", Range: a.prefix.String()}
+	}
+	return a.addr(offs[0]), nil
+}
+
 // Release frees ip. Releasing a free IP, or one outside the range (the
 // range was changed since it was allocated), is a no-op so that deleting
 // a Service always succeeds.

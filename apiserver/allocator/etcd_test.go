@@ -355,3 +355,64 @@ func TestRepair(t *testing.T) {
 		t.Fatalf("stored record: %v %v", resp, err)
 	}
 }
+
+// TestPeekNext: peeking picks free values the way AllocateNext would,
+// distinct and clear of the excluded ones, and writes nothing.
+func TestPeekNext(t *testing.T) {
+	ctx := testCtx(t)
+	c := newClients(t, 1)[0]
+	ports, err := NewNodePort(c, "30000-30003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ports.Allocate(ctx, 30000); err != nil {
+		t.Fatal(err)
+	}
+	rev := func() int64 {
+		resp, err := c.Get(ctx, NodePortsKey)
+		if err != nil || len(resp.Kvs) != 1 {
+			t.Fatalf("read %s: %v", NodePortsKey, err)
+		}
+		return resp.Kvs[0].ModRevision
+	}
+	before := rev()
+	got, err := ports.PeekNext(ctx, 2, []int{30001})
+	if err != nil || len(got) != 2 || got[0] == got[1] {
+		t.Fatalf("PeekNext(2, exclude 30001) = %v %v, want two distinct ports", got, err)
+	}
+	for _, p := range got {
+		if p != 30002 && p != 30003 {
+			t.Errorf("peeked %d: 30000 is allocated and 30001 excluded", p)
+		}
+	}
+	got, err = ports.PeekNext(ctx, 3, []int{30001})
+	if !errors.Is(err, ErrFull) || len(got) != 2 {
+		t.Errorf("PeekNext(3) with 2 free = %v %v, want the 2 and ErrFull", got, err)
+	}
+	if rev() != before {
+		t.Errorf("PeekNext wrote the bitmap")
+	}
+	for _, p := range []int{30001, 30002, 30003} {
+		if ok, _ := ports.Has(ctx, p); ok {
+			t.Errorf("PeekNext reserved %d", p)
+		}
+	}
+
+	ips, err := NewClusterIP(c, "10.0.0.0/30") // two usable, the first reserved
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := ips.PeekNext(ctx)
+	if err != nil || ip.String() != "10.0.0.2" {
+		t.Fatalf("ClusterIP PeekNext = %v %v, want 10.0.0.2 (10.0.0.1 is only for the kubernetes Service)", ip, err)
+	}
+	if ok, _ := ips.Has(ctx, ip); ok {
+		t.Errorf("ClusterIP PeekNext reserved %s", ip)
+	}
+	if _, err := ips.AllocateNext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ips.PeekNext(ctx); !errors.Is(err, ErrFull) {
+		t.Errorf("PeekNext on a full range: %v, want ErrFull", err)
+	}
+}

@@ -108,6 +108,28 @@ func (a *NodePort) AllocateNext(ctx context.Context) (int, error) {
 	return a.port(off), nil
 }
 
+// PeekNext returns n distinct ports that n AllocateNext calls could return
+// now, none of them in exclude (ports the same object asks for), without
+// reserving them (for dry runs). With ErrFull it also returns the ports
+// that were free, fewer than n.
+func (a *NodePort) PeekNext(ctx context.Context, n int, exclude []int) ([]int, error) {
+	var taken []int
+	for _, p := range exclude {
+		if off, err := a.offset(p); err == nil {
+			taken = append(taken, off)
+		}
+	}
+	offs, ok, err := a.r.peek(ctx, n, taken)
+	if err != nil {
+		return nil, err
+	}
+	ports := mapAll(offs, a.port)
+	if !ok {
+		return ports, &Error{Err: ErrFull, What: "node port", Range: a.pr.String()}
+	}
+	return ports, nil
+}
+
 // Release frees port; a no-op for free or out-of-range ports.
 func (a *NodePort) Release(ctx context.Context, port int) error {
 	off, err := a.offset(port)

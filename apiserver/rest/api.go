@@ -23,7 +23,9 @@ type Hooks struct {
 	// BeforeCreate runs after validation, before the object is stored.
 	BeforeCreate func(ctx context.Context, obj runtime.Object) (undo func(), err error)
 	// CheckCreate replaces BeforeCreate in a dry run: it must fail where
-	// BeforeCreate would, without changing anything.
+	// BeforeCreate would, without changing anything stored. It may fill
+	// in obj what BeforeCreate would (values it would pick), so the dry
+	// run shows the object a real create would return.
 	CheckCreate func(ctx context.Context, obj runtime.Object) error
 	// BeforeUpdate runs after validation; done(true) is called after the
 	// write succeeded, done(false) if it did not.

@@ -101,6 +101,9 @@ type Container struct {
 	LivenessProbe  *Probe `json:"livenessProbe,omitempty"`
 	ReadinessProbe *Probe `json:"readinessProbe,omitempty"`
 	StartupProbe   *Probe `json:"startupProbe,omitempty"`
+	// Lifecycle holds hooks the kubelet runs right after the container
+	// starts and before it is stopped.
+	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
 
 	TerminationMessagePath   string                   `json:"terminationMessagePath,omitempty"`
 	TerminationMessagePolicy TerminationMessagePolicy `json:"terminationMessagePolicy,omitempty"`
@@ -216,6 +219,29 @@ type ProbeHandler struct {
 	Exec      *ExecAction      `json:"exec,omitempty"`
 	HTTPGet   *HTTPGetAction   `json:"httpGet,omitempty"`
 	TCPSocket *TCPSocketAction `json:"tcpSocket,omitempty"`
+}
+
+// Lifecycle is a container's hooks.
+type Lifecycle struct {
+	// PostStart runs right after the container starts; if it fails the
+	// container is killed and restarted as restartPolicy says.
+	PostStart *LifecycleHandler `json:"postStart,omitempty"`
+	// PreStop runs before the container is stopped (deletion, liveness
+	// failure); the termination grace period counts its time.
+	PreStop *LifecycleHandler `json:"preStop,omitempty"`
+}
+
+// LifecycleHandler is a hook's action; exactly one field is set.
+type LifecycleHandler struct {
+	Exec      *ExecAction      `json:"exec,omitempty"`
+	HTTPGet   *HTTPGetAction   `json:"httpGet,omitempty"`
+	TCPSocket *TCPSocketAction `json:"tcpSocket,omitempty"`
+	Sleep     *SleepAction     `json:"sleep,omitempty"`
+}
+
+// SleepAction waits before the container goes on (or is stopped).
+type SleepAction struct {
+	Seconds int64 `json:"seconds"`
 }
 
 // ExecAction runs a command inside the container; exit 0 is healthy.
