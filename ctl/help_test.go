@@ -34,7 +34,7 @@ func TestEveryCommandHasHelpAndExamples(t *testing.T) {
 	}
 	walk(root)
 	for _, want := range []string{"get", "describe", "apply", "create", "replace", "delete", "edit", "diff", "label", "annotate",
-		"scale", "set", "expose", "rollout", "logs", "exec", "port-forward", "version", "cluster-info", "api-resources", "completion"} {
+		"scale", "set", "expose", "rollout", "logs", "exec", "attach", "port-forward", "version", "cluster-info", "api-resources", "completion"} {
 		if c, _, err := root.Find([]string{want}); err != nil || c.Name() != want {
 			t.Errorf("command %q missing", want)
 		}

@@ -21,10 +21,11 @@ import (
 )
 
 // fakeKubelet serves the kubelet API the API server proxies to (paths and
-// semantics of kubelet/server.go): container logs and non-interactive
-// exec. It only trusts the cluster CA's client certificates, as a kubelet
+// semantics of kubelet/server.go): container logs, and exec, attach and
+// port-forward streams (stream_fake_test.go), where a pod's port P is
+// served by the address podPorts[P]. It only trusts the cluster CA's client certificates, as a kubelet
 // does for the API server.
-func fakeKubelet(t *testing.T, s *apiservertest.Server) (string, int) {
+func fakeKubelet(t *testing.T, s *apiservertest.Server, podPorts map[string]string) (string, int) {
 	t.Helper()
 	caPEM, err := os.ReadFile(filepath.Join(s.DataDir, "pki", "ca.crt"))
 	if err != nil {
@@ -63,15 +64,23 @@ func fakeKubelet(t *testing.T, s *apiservertest.Server) (string, int) {
 	})
 	mux.HandleFunc("POST /exec/{ns}/{pod}/{container}", func(w http.ResponseWriter, r *http.Request) {
 		cmd := r.URL.Query()["command"]
-		code := "0"
-		switch cmd[0] {
-		case "false":
-			code = "1"
-		case "exit3":
-			code = "3"
+		if len(cmd) == 0 || r.Header.Get("Upgrade") == "" {
+			http.Error(w, "exec needs a command and an upgrade", http.StatusBadRequest)
+			return
 		}
-		w.Header().Set("X-Minik8s-Exit-Code", code)
-		fmt.Fprintf(w, "ran %q in %s/%s\n", cmd, r.PathValue("pod"), r.PathValue("container"))
+		serveRemoteCommand(w, r, func(tty bool) fakeProcess {
+			return fakeCommand(r.PathValue("pod"), r.PathValue("container"), cmd, tty)
+		})
+	})
+	mux.HandleFunc("POST /attach/{ns}/{pod}/{container}", func(w http.ResponseWriter, r *http.Request) {
+		serveRemoteCommand(w, r, func(bool) fakeProcess { return fakeAttach(r.PathValue("pod"), r.PathValue("container")) })
+	})
+	mux.HandleFunc("POST /portForward/{ns}/{pod}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("pod") == "closed" {
+			http.Error(w, "pod dbg/closed has no running sandbox", http.StatusBadRequest)
+			return
+		}
+		servePortForward(w, r, podPorts)
 	})
 	srv := httptest.NewUnstartedServer(mux)
 	srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
@@ -85,7 +94,12 @@ func TestLogsExecPortForward(t *testing.T) {
 	s := apiservertest.Start(t)
 	h := newHarness(t, s, "dbg")
 	ctx := context.Background()
-	host, port := fakeKubelet(t, s)
+	// what the fake pods serve on their port 8080
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "minik8s web v1 %s\n", r.URL.Path)
+	}))
+	defer web.Close()
+	host, port := fakeKubelet(t, s, map[string]string{"8080": web.Listener.Addr().String()})
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1"}}
 	node, err := h.cs.Nodes.Create(ctx, node, metav1.CreateOptions{})
 	if err != nil {
@@ -179,30 +193,9 @@ func TestLogsExecPortForward(t *testing.T) {
 		}
 	})
 
-	t.Run("exec", func(t *testing.T) {
-		h := h.at(t)
-		if out := h.ok("exec", "web-1", "--", "ls", "-l", "/"); out != "ran [\"ls\" \"-l\" \"/\"] in web-1/web\n" {
-			t.Errorf("exec: %q", out)
-		}
-		if out := h.ok("exec", "web-2", "-c", "log", "--", "cat", "/etc/hostname"); !strings.Contains(out, "in web-2/log") {
-			t.Errorf("exec -c: %q", out)
-		}
-		out, errOut, code := h.run("exec", "deploy/web", "--", "exit3")
-		if code != 3 || !strings.Contains(errOut, "command terminated with exit code 3") || !strings.Contains(out, "ran [\"exit3\"]") {
-			t.Errorf("exit code: %d %q %q", code, out, errOut)
-		}
-		wantContains(t, "interactive", h.fails("exec", "-it", "web-1", "--", "sh"), "interactive exec (-i/-t)")
-		wantContains(t, "no command", h.fails("exec", "web-1"), "give the command after --")
-		wantContains(t, "unscheduled", h.fails("exec", "pending", "--", "true"), "not scheduled to a node yet")
-	})
-
-	t.Run("port-forward reports the kubelet's answer", func(t *testing.T) {
-		h := h.at(t)
-		errOut := h.fails("port-forward", "web-1", "8080:80")
-		wantContains(t, "port-forward", errOut, "cannot forward ports to pod web-1", "the kubelet answered 404")
-		wantContains(t, "not running", h.fails("port-forward", "pending", "8080"), "pod pending is not running. Current status=Pending")
-		wantContains(t, "bad port", h.fails("port-forward", "web-1", "80:http"), `"80:http" is not [LOCAL_PORT:]REMOTE_PORT`)
-	})
+	t.Run("exec", func(t *testing.T) { testExec(h.at(t)) })
+	t.Run("attach", func(t *testing.T) { testAttach(h.at(t)) })
+	t.Run("port-forward", func(t *testing.T) { testPortForward(h.at(t)) })
 
 	t.Run("unreachable kubelet", func(t *testing.T) {
 		h := h.at(t)
