@@ -9,6 +9,7 @@
 //	minik8s.local/pause:3.10    the pod sandbox: sleeps until SIGTERM/SIGINT
 //	minik8s.local/busybox:1.35  a shell and the busybox tools
 //	minik8s.local/web:v1, :v2   busybox httpd on :8080 serving "minik8s web vN"
+//	                            (/version: "vN", /hostname: the pod's name)
 //	minik8s.local/probe:v1      a test workload whose health, readiness and
 //	                            exit code are set by env (see probeScript)
 //
@@ -65,8 +66,9 @@ func (i image) fileName() string { return path.Base(i.name) + "-" + i.tag + ".ta
 // stop promptly when the runtime stops the sandbox.
 const pauseScript = `trap 'exit 0' TERM INT; while :; do sleep 86400 & wait $!; done`
 
-// webScript serves /www with busybox httpd and exits on SIGTERM.
-const webScript = `trap 'exit 0' TERM INT; echo "web $WEB_VERSION listening on :8080"; httpd -f -v -p 8080 -h /www & wait $!`
+// webScript serves /www with busybox httpd and exits on SIGTERM. /hostname
+// answers the pod's name, so a client can tell the backends apart.
+const webScript = `trap 'exit 0' TERM INT; hostname > /www/hostname; echo "web $WEB_VERSION listening on :8080"; httpd -f -v -p 8080 -h /www & wait $!`
 
 // probeScript is minik8s.local/probe:v1. Its behaviour is driven by env so a
 // test can make it fail on demand:
