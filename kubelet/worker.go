@@ -293,7 +293,7 @@ func (w *podWorker) converge(ctx context.Context, pod *corev1.Pod, state *podSta
 		if d := k.backoff.Wait(key); d > 0 {
 			return false, d, nil
 		}
-		id, err := k.rt.RunPodSandbox(ctx, cfg)
+		id, err := k.runPodSandbox(ctx, cfg)
 		if err != nil {
 			k.backoff.Next(key)
 			w.sandboxErr = err.Error()
@@ -301,11 +301,22 @@ func (w *podWorker) converge(ctx context.Context, pod *corev1.Pod, state *podSta
 		}
 		w.sandboxErr = ""
 		w.log.Info("started pod sandbox", "sandbox", shortID(id), "attempt", attempt)
-		return true, 0, nil // look again with the new sandbox in the state
+		// Go straight on to the containers with the new sandbox in the
+		// state. Returning here instead left the pod waiting for the next
+		// sync (up to a SyncInterval) between its sandbox and containers.
+		st, err := k.podRuntimeState(ctx, w.uid)
+		if err != nil {
+			return true, 0, fmt.Errorf("pod %s/%s: reading runtime state: %w", pod.Namespace, pod.Name, err)
+		}
+		*state = *st
+		if sb = state.current(); sb == nil || sb.Id != id || sb.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+			return true, 0, nil // it died at once; the next sync sees why
+		}
+		acted = true
 	}
 	sbCfg, err := k.sandboxConfig(pod, sb.GetMetadata().GetAttempt())
 	if err != nil {
-		return false, 0, err
+		return acted, 0, err
 	}
 	podIP := state.sandboxIP
 	if pod.Spec.HostNetwork {
@@ -366,6 +377,21 @@ func (w *podWorker) converge(ctx context.Context, pod *corev1.Pod, state *podSta
 		}
 	}
 	return acted, next, nil
+}
+
+// runPodSandbox starts a sandbox once a slot is free
+// (Config.MaxParallelSandboxStarts); waiting pods take turns in arrival
+// order.
+func (k *Kubelet) runPodSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfig) (string, error) {
+	if k.sandboxSlots != nil {
+		select {
+		case k.sandboxSlots <- struct{}{}:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		defer func() { <-k.sandboxSlots }()
+	}
+	return k.rt.RunPodSandbox(ctx, cfg)
 }
 
 func shouldRestart(policy corev1.RestartPolicy, exitCode int32) bool {
