@@ -109,7 +109,7 @@ With --hollow N it runs N hollow nodes named <prefix>-0..N-1 on the fake runtime
 	f.IntVar(&o.port, "port", 10250, "HTTPS port for logs and exec (0 disables)")
 	f.StringVar(&o.tlsCert, "tls-cert-file", "", "serving certificate (default: self-signed in <root-dir>/pki)")
 	f.StringVar(&o.tlsKey, "tls-private-key-file", "", "serving key")
-	f.StringVar(&o.clientCA, "client-ca-file", "", "CA whose client certificates may call the HTTPS server")
+	f.StringVar(&o.clientCA, "client-ca-file", "", "CA whose client certificates may call the HTTPS server (default: the kubeconfig's cluster CA)")
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "/minik8s", "cgroupfs parent of pod cgroups (<root>/<node>/pod<uid>)")
 	f.DurationVar(&o.syncFrequency, "sync-frequency", time.Second, "how often each pod worker re-checks its containers")
 	f.IntVar(&o.hollow, "hollow", 0, "run this many hollow nodes on the fake runtime instead of a real node")
@@ -262,6 +262,18 @@ func run(ctx context.Context, o *options) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	if o.port > 0 {
+		if o.clientCA == "" && len(kc.CAData) > 0 {
+			// The cluster CA signs the client certificate the API server
+			// presents when it proxies logs/exec/port-forward here; trust it
+			// by default, as a kubelet bootstrapped from this kubeconfig would.
+			o.clientCA = filepath.Join(o.rootDir, "pki", "client-ca.crt")
+			if err := os.MkdirAll(filepath.Dir(o.clientCA), 0o700); err != nil {
+				return err
+			}
+			if err := os.WriteFile(o.clientCA, kc.CAData, 0o644); err != nil {
+				return fmt.Errorf("client CA: %w", err)
+			}
+		}
 		srv := NewServer(k, ServerOptions{
 			Address:      fmt.Sprintf("%s:%d", o.address, o.port),
 			CertFile:     o.tlsCert,
