@@ -182,16 +182,9 @@ func (c *localCluster) pods(ns, selector string) []corev1.Pod {
 	return l.Items
 }
 
+// podIsReady: running, Ready and not being deleted.
 func podIsReady(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
-		return false
-	}
-	for _, cond := range p.Status.Conditions {
-		if cond.Type == corev1.PodReady {
-			return cond.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	return p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && ready(p)
 }
 
 // readyPods returns the live, ready pods matching selector.
