@@ -204,8 +204,10 @@ func (k *Kubelet) hostResolvConf() (servers, searches, options []string) {
 }
 
 // envFor resolves a container's environment: envFrom first, then env
-// (later wins), with $(VAR) references expanded.
-func envFor(pod *corev1.Pod, c *corev1.Container, src ConfigSource, podIP, hostIP, nodeName string) ([]*runtimeapi.KeyValue, error) {
+// (later wins), with $(VAR) references expanded. alloc is the node's
+// allocatable resources: a resourceFieldRef to a limit the container does
+// not set reads it, as in Kubernetes.
+func envFor(pod *corev1.Pod, c *corev1.Container, src ConfigSource, podIP, hostIP, nodeName string, alloc corev1.ResourceList) ([]*runtimeapi.KeyValue, error) {
 	vals := map[string]string{}
 	var order []string
 	set := func(k, v string) {
@@ -298,7 +300,7 @@ func envFor(pod *corev1.Pod, c *corev1.Container, src ConfigSource, podIP, hostI
 			}
 			set(e.Name, v)
 		case vf.ResourceFieldRef != nil:
-			v, err := resourceValue(pod, c, vf.ResourceFieldRef)
+			v, err := resourceValue(pod, c, vf.ResourceFieldRef, alloc)
 			if err != nil {
 				return nil, configErrorf("env %s: %v", e.Name, err)
 			}
@@ -396,7 +398,9 @@ func fieldValue(pod *corev1.Pod, path, podIP, hostIP, nodeName string) (string, 
 	return "", fmt.Errorf("unsupported fieldPath %q", path)
 }
 
-func resourceValue(pod *corev1.Pod, c *corev1.Container, r *corev1.ResourceFieldSelector) (string, error) {
+// resourceValue is a container's request or limit in units of the
+// divisor, rounded up; an unset limit is the node's allocatable amount.
+func resourceValue(pod *corev1.Pod, c *corev1.Container, r *corev1.ResourceFieldSelector, alloc corev1.ResourceList) (string, error) {
 	target := c
 	if r.ContainerName != "" && r.ContainerName != c.Name {
 		target = nil
@@ -410,11 +414,17 @@ func resourceValue(pod *corev1.Pod, c *corev1.Container, r *corev1.ResourceField
 		}
 	}
 	var q resource.Quantity
+	limit := func(name corev1.ResourceName) resource.Quantity {
+		if l, ok := target.Resources.Limits[name]; ok && !l.IsZero() {
+			return l
+		}
+		return alloc[name]
+	}
 	switch r.Resource {
 	case "limits.cpu":
-		q = *target.Resources.Limits.Cpu()
+		q = limit(corev1.ResourceCPU)
 	case "limits.memory":
-		q = *target.Resources.Limits.Memory()
+		q = limit(corev1.ResourceMemory)
 	case "requests.cpu":
 		q = *target.Resources.Requests.Cpu()
 	case "requests.memory":
@@ -493,7 +503,7 @@ func qosClass(pod *corev1.Pod) corev1.PodQOSClass {
 
 // containerConfig builds the CRI config of one container instance.
 func (k *Kubelet) containerConfig(pod *corev1.Pod, c *corev1.Container, init bool, attempt uint32, podIP string) (*runtimeapi.ContainerConfig, error) {
-	env, err := envFor(pod, c, k.configs, podIP, k.nodeIP, k.cfg.NodeName)
+	env, err := envFor(pod, c, k.configs, podIP, k.nodeIP, k.cfg.NodeName, k.capacity())
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ func TestEnvResolution(t *testing.T) {
 			{Name: "URL", Value: "http://$(IP):$(PORT)/$(NAME) $$(NAME)"},
 		},
 	}
-	env, err := envFor(pod, c, src, "10.0.0.9", "192.168.0.1", "node-1")
+	env, err := envFor(pod, c, src, "10.0.0.9", "192.168.0.1", "node-1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestEnvResolution(t *testing.T) {
 		{Name: "X", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}, Key: "nokey"}}},
 		{Name: "X", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "nosecret"}, Key: "pw"}}},
 	} {
-		_, err := envFor(pod, &corev1.Container{Name: "app", Env: []corev1.EnvVar{bad}}, src, "", "", "")
+		_, err := envFor(pod, &corev1.Container{Name: "app", Env: []corev1.EnvVar{bad}}, src, "", "", "", nil)
 		var ce *ConfigError
 		if err == nil || !asConfigError(err, &ce) {
 			t.Errorf("env %+v: err %v, want a ConfigError", bad.ValueFrom, err)
@@ -158,5 +158,52 @@ func TestWriteAtomicProjection(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("entries %v", names)
+	}
+}
+
+func TestEnvResourceFieldRef(t *testing.T) {
+	q := resource.MustParse
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{
+		{Name: "app", Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: q("250m"), corev1.ResourceMemory: q("64Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceCPU: q("1500m"), corev1.ResourceMemory: q("128Mi")},
+		}},
+		{Name: "side"},
+	}}}
+	alloc := corev1.ResourceList{corev1.ResourceCPU: q("2"), corev1.ResourceMemory: q("4Gi")}
+	ref := func(name, container, res, div string) corev1.EnvVar {
+		r := &corev1.ResourceFieldSelector{ContainerName: container, Resource: res}
+		if div != "" {
+			r.Divisor = q(div)
+		}
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: r}}
+	}
+	c := &corev1.Container{Name: "side", Env: []corev1.EnvVar{
+		ref("APP_CPU_LIMIT", "app", "limits.cpu", ""),          // 1.5 cores rounds up to 2
+		ref("APP_CPU_LIMIT_M", "app", "limits.cpu", "1m"),      // 1500
+		ref("APP_MEM_LIMIT_MI", "app", "limits.memory", "1Mi"), // 128
+		ref("APP_CPU_REQ_M", "app", "requests.cpu", "1m"),      // 250
+		ref("APP_MEM_REQ", "app", "requests.memory", ""),       // 67108864
+		ref("OWN_CPU_LIMIT", "", "limits.cpu", ""),             // unset: the node's 2
+		ref("OWN_MEM_LIMIT_MI", "", "limits.memory", "1Mi"),    // unset: the node's 4096
+		ref("OWN_MEM_REQ", "", "requests.memory", ""),          // unset: 0
+	}}
+	env, err := envFor(pod, c, mapConfigs{}, "", "", "", alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, kv := range env {
+		got[kv.Key] = string(kv.Value)
+	}
+	want := map[string]string{"APP_CPU_LIMIT": "2", "APP_CPU_LIMIT_M": "1500", "APP_MEM_LIMIT_MI": "128", "APP_CPU_REQ_M": "250",
+		"APP_MEM_REQ": "67108864", "OWN_CPU_LIMIT": "2", "OWN_MEM_LIMIT_MI": "4096", "OWN_MEM_REQ": "0"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if _, err := envFor(pod, &corev1.Container{Name: "x", Env: []corev1.EnvVar{ref("X", "nope", "limits.cpu", "")}}, mapConfigs{}, "", "", "", alloc); err == nil {
+		t.Error("a resourceFieldRef to a missing container resolved")
 	}
 }
