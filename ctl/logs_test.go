@@ -68,12 +68,12 @@ func fakeKubelet(t *testing.T, s *apiservertest.Server, podPorts map[string]stri
 			http.Error(w, "exec needs a command and an upgrade", http.StatusBadRequest)
 			return
 		}
-		serveRemoteCommand(w, r, func(tty bool) fakeProcess {
-			return fakeCommand(r.PathValue("pod"), r.PathValue("container"), cmd, tty)
+		serveRemoteCommand(w, r, func(tty bool, sizes <-chan string) fakeProcess {
+			return fakeCommand(r.PathValue("pod"), r.PathValue("container"), cmd, tty, sizes)
 		})
 	})
 	mux.HandleFunc("POST /attach/{ns}/{pod}/{container}", func(w http.ResponseWriter, r *http.Request) {
-		serveRemoteCommand(w, r, func(bool) fakeProcess { return fakeAttach(r.PathValue("pod"), r.PathValue("container")) })
+		serveRemoteCommand(w, r, func(bool, <-chan string) fakeProcess { return fakeAttach(r.PathValue("pod"), r.PathValue("container")) })
 	})
 	mux.HandleFunc("POST /portForward/{ns}/{pod}", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("pod") == "closed" {
@@ -194,6 +194,7 @@ func TestLogsExecPortForward(t *testing.T) {
 	})
 
 	t.Run("exec", func(t *testing.T) { testExec(h.at(t)) })
+	t.Run("exec -it on a terminal", func(t *testing.T) { testExecTerminal(h.at(t)) })
 	t.Run("attach", func(t *testing.T) { testAttach(h.at(t)) })
 	t.Run("port-forward", func(t *testing.T) { testPortForward(h.at(t)) })
 

@@ -28,10 +28,22 @@ import (
 // sent none) and writes stdout/stderr; it returns the exit code.
 type fakeProcess func(stdin io.Reader, stdout, stderr io.Writer) int
 
-// fakeCommand interprets the few commands the tests use.
-func fakeCommand(pod, container string, cmd []string, tty bool) fakeProcess {
+// fakeCommand interprets the few commands the tests use; sizes carries
+// the terminal sizes the client sends (tty only).
+func fakeCommand(pod, container string, cmd []string, tty bool, sizes <-chan string) fakeProcess {
 	return func(stdin io.Reader, stdout, stderr io.Writer) int {
 		switch cmd[0] {
+		case "sizes": // report two terminal sizes, then exit 5
+			for i := 0; i < 2; i++ {
+				select {
+				case sz := <-sizes:
+					fmt.Fprintf(stdout, "size %s\r\n", sz)
+				case <-time.After(20 * time.Second):
+					fmt.Fprintf(stdout, "no size\r\n")
+					return 1
+				}
+			}
+			return 5
 		case "cat":
 			if stdin != nil {
 				_, _ = io.Copy(stdout, stdin)
@@ -121,7 +133,7 @@ func acceptStreams(w http.ResponseWriter, r *http.Request, protocols []string, n
 // serveRemoteCommand serves one exec or attach session (v4): the streams
 // the query asks for, the process, then its exit status on the error
 // stream.
-func serveRemoteCommand(w http.ResponseWriter, r *http.Request, run func(tty bool) fakeProcess) {
+func serveRemoteCommand(w http.ResponseWriter, r *http.Request, run func(tty bool, sizes <-chan string) fakeProcess) {
 	q := r.URL.Query()
 	flag := func(k string) bool { return q.Get(k) == "true" || q.Get(k) == "1" }
 	tty := flag("tty")
@@ -156,7 +168,20 @@ func serveRemoteCommand(w http.ResponseWriter, r *http.Request, run func(tty boo
 	if stderr == nil && !tty {
 		stderr = io.Discard
 	}
-	code := run(tty)(stdin, stdout, stderr)
+	sizes := make(chan string, 8)
+	if s, ok := streams["resize"]; ok {
+		go func() {
+			dec := json.NewDecoder(s)
+			for {
+				var sz struct{ Width, Height uint16 }
+				if dec.Decode(&sz) != nil {
+					return
+				}
+				sizes <- fmt.Sprintf("%dx%d", sz.Width, sz.Height)
+			}
+		}()
+	}
+	code := run(tty, sizes)(stdin, stdout, stderr)
 	for _, k := range []string{"stdout", "stderr"} {
 		if s, ok := streams[k]; ok {
 			s.Close()
