@@ -433,3 +433,40 @@ func netipPrefix(t *testing.T, s string) netip.Prefix {
 	}
 	return p
 }
+
+// TCP service ports without endpoints are refused with a RST (an ICMP
+// error answering a pod's first SYN did not reach it on the test kernel,
+// so refusal took a SYN retransmission, ~1 s); other protocols keep ICMP
+// port unreachable.
+func TestRenderRejectsTCPWithResetOthersWithICMP(t *testing.T) {
+	ports, problems := BuildServicePorts([]*corev1.Service{
+		svc("default", "web", "10.96.0.30", []corev1.ServicePort{tcpPort("http", 80, 8080)}, nodePort(30200)),
+		svc("default", "dns", "10.96.0.31", []corev1.ServicePort{{Name: "dns", Protocol: corev1.ProtocolUDP, Port: 53, TargetPort: intstr.FromInt32(53)}}),
+	}, nil)
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	rejects := map[string][]string{}
+	for _, c := range Render(ports, RenderOptions{}).Chains {
+		for _, l := range c.Lines {
+			if strings.Contains(l, "-j REJECT") {
+				proto := "tcp"
+				if strings.Contains(l, "-p udp") {
+					proto = "udp"
+				}
+				rejects[proto] = append(rejects[proto], l)
+			}
+		}
+	}
+	if len(rejects["tcp"]) != 2 || len(rejects["udp"]) != 1 {
+		t.Fatalf("want 2 TCP rejects (cluster IP, node port) and 1 UDP, got %v", rejects)
+	}
+	for _, l := range rejects["tcp"] {
+		if !strings.HasSuffix(l, "-j REJECT --reject-with tcp-reset") {
+			t.Errorf("TCP reject without tcp-reset: %s", l)
+		}
+	}
+	if l := rejects["udp"][0]; !strings.HasSuffix(l, "-j REJECT --reject-with icmp-port-unreachable") {
+		t.Errorf("UDP reject: %s", l)
+	}
+}
