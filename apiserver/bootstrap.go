@@ -68,7 +68,7 @@ func (s *Server) reconcileEndpoints(ctx context.Context, ep *corev1.Endpoints) e
 			e := cur.(*corev1.Endpoints)
 			e.Subsets = want.Subsets
 			return e, nil
-		})
+		}, nil)
 	if err != nil {
 		return fmt.Errorf("updating endpoints %s/%s: %w", want.Namespace, want.Name, err)
 	}

@@ -161,9 +161,9 @@ func (i *instrumentedStore) GetList(ctx context.Context, prefix string, opts sto
 }
 
 func (i *instrumentedStore) GuaranteedUpdate(ctx context.Context, key string, out runtime.Object, p *storage.Preconditions,
-	try func(runtime.Object) (runtime.Object, error)) error {
+	try func(runtime.Object) (runtime.Object, error), cached runtime.Object) error {
 	defer i.since("update", time.Now())
-	return i.Interface.GuaranteedUpdate(ctx, key, out, p, try)
+	return i.Interface.GuaranteedUpdate(ctx, key, out, p, try, cached)
 }
 
 func (i *instrumentedStore) Delete(ctx context.Context, key string, out runtime.Object, p *storage.Preconditions,

@@ -134,7 +134,7 @@ func (a *API) deleteOne(ctx context.Context, res *registry.Resource, ns, name st
 			return nil, errDryRun{obj}
 		}
 		return obj, nil
-	})
+	}, nil)
 	var dr errDryRun
 	switch {
 	case errors.As(err, &dr):

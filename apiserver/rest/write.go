@@ -239,7 +239,7 @@ func (a *API) updateWith(r *http.Request, res *registry.Resource, ri requestInfo
 			hookDone = done
 		}
 		return desired, nil
-	})
+	}, nil)
 	var dr errDryRun
 	if errors.As(err, &dr) {
 		return dr.obj, nil

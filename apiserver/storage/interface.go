@@ -41,8 +41,17 @@ type Interface interface {
 	// unchanged (semantically equal bytes), no write happens.
 	// precond (may be nil) is checked against the current object on every try.
 	// out receives the stored object. ErrCodeKeyNotFound if the key is absent.
+	//
+	// cached, if not nil, is the object as a cache last saw it (a copy the
+	// store may keep and hand to tryUpdate). The store may start from it
+	// instead of reading, saving a round trip when the cache is current,
+	// but must treat it as possibly stale: the compare-and-swap on its
+	// resourceVersion catches a changed object, and a precondition
+	// failure, a tryUpdate error or a no-op result on it are only believed
+	// after a retry on the stored object. The watch cache passes its copy;
+	// other callers pass nil.
 	GuaranteedUpdate(ctx context.Context, key string, out runtime.Object, precond *Preconditions,
-		tryUpdate func(current runtime.Object) (runtime.Object, error)) error
+		tryUpdate func(current runtime.Object) (runtime.Object, error), cached runtime.Object) error
 
 	// Delete removes key if precond holds and validate (may be nil) accepts
 	// the current object; out receives the last state of the object.

@@ -635,9 +635,22 @@ func (c *Cacher) Get(ctx context.Context, key string, out runtime.Object) error 
 	return c.under.Get(ctx, key, out)
 }
 
+// GuaranteedUpdate hands the underlying store a copy of the cached object
+// to start from: when the cache is current (the usual case: a scheduler
+// binding a pod it just saw created, a kubelet updating a status it just
+// saw) the update needs no read from etcd. A stale copy costs one failed
+// compare-and-swap, which returns the current object, so the result is the
+// same as without the cache.
 func (c *Cacher) GuaranteedUpdate(ctx context.Context, key string, out runtime.Object, precond *storage.Preconditions,
-	tryUpdate func(current runtime.Object) (runtime.Object, error)) error {
-	return c.under.GuaranteedUpdate(ctx, key, out, precond, tryUpdate)
+	tryUpdate func(current runtime.Object) (runtime.Object, error), cached runtime.Object) error {
+	if cached == nil {
+		c.mu.RLock()
+		if obj, ok := c.objects[key]; ok && c.ready {
+			cached = obj.DeepCopyObject() // the cache's objects are shared and never modified
+		}
+		c.mu.RUnlock()
+	}
+	return c.under.GuaranteedUpdate(ctx, key, out, precond, tryUpdate, cached)
 }
 
 func (c *Cacher) Delete(ctx context.Context, key string, out runtime.Object, precond *storage.Preconditions,

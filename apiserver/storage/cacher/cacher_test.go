@@ -50,7 +50,7 @@ func TestConformance(t *testing.T) {
 	storagetest.RunConformance(t, func(t *testing.T) (storage.Interface, *clientv3.Client) {
 		client := etcdtest.Start(t)
 		return newCacher(t, newEtcdStore(client), nil), client
-	}, "GuaranteedUpdateConcurrent") // writes pass straight through to etcd3, tested there
+	})
 }
 
 // counting wraps a store and counts the reads that reach it.
@@ -576,5 +576,73 @@ func TestStopEndsWatchers(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	if _, err := cacher.New(context.Background(), nil, cacher.Config{}); err == nil {
 		t.Fatal("New accepted an empty config")
+	}
+}
+
+// cachedArg records the cached copy each GuaranteedUpdate hands down.
+type cachedArg struct {
+	storage.Interface
+	mu   sync.Mutex
+	seen []runtime.Object
+	rvs  []string // their resourceVersions when handed down
+}
+
+func (c *cachedArg) GuaranteedUpdate(ctx context.Context, key string, out runtime.Object, p *storage.Preconditions,
+	try func(runtime.Object) (runtime.Object, error), cached runtime.Object) error {
+	c.mu.Lock()
+	c.seen = append(c.seen, cached)
+	if w, ok := cached.(*storagetest.Widget); ok {
+		c.rvs = append(c.rvs, w.ResourceVersion)
+	} else {
+		c.rvs = append(c.rvs, "")
+	}
+	c.mu.Unlock()
+	return c.Interface.GuaranteedUpdate(ctx, key, out, p, try, cached)
+}
+
+// TestGuaranteedUpdateStartsFromTheCache: an update of an object the
+// cache holds hands the store a private copy of it (so the store need not
+// read etcd); an object the cache does not hold gets none.
+func TestGuaranteedUpdateStartsFromTheCache(t *testing.T) {
+	client := etcdtest.Start(t)
+	under := &cachedArg{Interface: newEtcdStore(client)}
+	c := newCacher(t, under, nil)
+	created := storagetest.MustCreate(t, c, storagetest.New("ns1", "a", "red", 1))
+	waitCached(t, c, storagetest.Prefix, storagetest.MustRV(t, created))
+	var handed *storagetest.Widget
+	err := c.GuaranteedUpdate(storagetest.Ctx(t), storagetest.Key("ns1", "a"), &storagetest.Widget{}, nil,
+		func(cur runtime.Object) (runtime.Object, error) {
+			w := cur.(*storagetest.Widget)
+			handed = w
+			w.Spec.Count = 2
+			w.Labels = map[string]string{"changed": "yes"}
+			return w, nil
+		}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	under.mu.Lock()
+	seen, rvs := under.seen, under.rvs
+	under.mu.Unlock()
+	w, ok := seen[0].(*storagetest.Widget)
+	if len(seen) != 1 || !ok || rvs[0] != created.ResourceVersion {
+		t.Fatalf("the store was handed %v, want the cached object at resourceVersion %s", seen, created.ResourceVersion)
+	}
+	if handed != w {
+		t.Errorf("tryUpdate did not start from the cached copy")
+	}
+	// tryUpdate changed its copy; the cache's own object must not change.
+	l := storagetest.MustList(t, c, storagetest.Prefix, storage.ListOptions{ResourceVersion: "0"})
+	for _, item := range l.Items {
+		if item.ResourceVersion == created.ResourceVersion && (item.Spec.Count != 1 || item.Labels != nil) {
+			t.Errorf("the cached object was modified by an update: %+v", item)
+		}
+	}
+	if err := c.GuaranteedUpdate(storagetest.Ctx(t), storagetest.Key("ns1", "missing"), &storagetest.Widget{}, nil,
+		func(cur runtime.Object) (runtime.Object, error) { return cur, nil }, nil); !storage.IsNotFound(err) {
+		t.Fatalf("update of an object nobody has: %v, want NotFound", err)
+	}
+	if under.seen[1] != nil {
+		t.Errorf("an object not in the cache was handed down as %v", under.seen[1])
 	}
 }

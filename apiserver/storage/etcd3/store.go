@@ -269,36 +269,71 @@ func checkPreconditions(key string, p *storage.Preconditions, obj runtime.Object
 }
 
 func (s *store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Object, precond *storage.Preconditions,
-	tryUpdate func(current runtime.Object) (runtime.Object, error)) error {
+	tryUpdate func(current runtime.Object) (runtime.Object, error), cached runtime.Object) error {
 	if err := s.checkKey(key); err != nil {
 		return err
 	}
-	resp, err := s.client.Get(ctx, key)
-	if err != nil {
-		return fmt.Errorf("update %s: read: %w", key, err)
-	}
-	kvs := resp.Kvs
-	for {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("update %s: %w", key, err)
-		}
+	// cur is the state the next try starts from; fromCache says it is the
+	// caller's cached copy, which may be stale, rather than what etcd
+	// returned.
+	var (
+		cur       runtime.Object
+		curPlain  []byte
+		curRev    int64
+		fromCache bool
+	)
+	load := func(kvs []*mvccpb.KeyValue) error {
 		if len(kvs) == 0 {
 			return storage.NewError(storage.ErrCodeKeyNotFound, key, "not found")
 		}
 		kv := kvs[0]
-		curPlain, err := s.plain(key, kv.Value)
+		plain, err := s.plain(key, kv.Value)
 		if err != nil {
 			return err
 		}
-		cur := s.newFunc()
-		if err := s.decodeInto(key, curPlain, cur, kv.ModRevision); err != nil {
+		obj := s.newFunc()
+		if err := s.decodeInto(key, plain, obj, kv.ModRevision); err != nil {
 			return err
 		}
+		cur, curPlain, curRev, fromCache = obj, plain, kv.ModRevision, false
+		return nil
+	}
+	read := func() error {
+		resp, err := s.client.Get(ctx, key)
+		if err != nil {
+			return fmt.Errorf("update %s: read: %w", key, err)
+		}
+		return load(resp.Kvs)
+	}
+	if rev, plain, ok := s.cachedState(key, cached); ok {
+		cur, curPlain, curRev, fromCache = cached, plain, rev, true
+	} else if err := read(); err != nil {
+		return err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("update %s: %w", key, err)
+		}
+		// On a cached copy, a failed precondition, a refusal by tryUpdate
+		// or a no-op may be an artefact of staleness: each is only
+		// believed once seen on what etcd holds.
 		if err := checkPreconditions(key, precond, cur); err != nil {
+			if fromCache {
+				if err := read(); err != nil {
+					return err
+				}
+				continue
+			}
 			return err
 		}
 		updated, err := tryUpdate(cur)
 		if err != nil {
+			if fromCache {
+				if err := read(); err != nil {
+					return err
+				}
+				continue
+			}
 			return err
 		}
 		if err := setRV(key, updated, 0); err != nil {
@@ -309,11 +344,17 @@ func (s *store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 			return err
 		}
 		if bytes.Equal(plain, curPlain) {
+			if fromCache {
+				if err := read(); err != nil {
+					return err
+				}
+				continue
+			}
 			// Nothing changed: do not burn a revision or wake watchers.
-			return s.decodeInto(key, curPlain, out, kv.ModRevision)
+			return s.decodeInto(key, curPlain, out, curRev)
 		}
 		txn, err := s.client.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", curRev)).
 			Then(clientv3.OpPut(key, string(stored))).
 			Else(clientv3.OpGet(key)).
 			Commit()
@@ -323,10 +364,40 @@ func (s *store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 		if txn.Succeeded {
 			return s.copyInto(key, updated, out, txn.Header.Revision)
 		}
-		// Lost the race: the Else branch already read the winner's
-		// state, so retry on it without another round-trip.
-		kvs = txn.Responses[0].GetResponseRange().GetKvs()
+		// Lost the race (or the cached copy was stale): the Else branch
+		// already read the current state, so retry on it without another
+		// round-trip.
+		if err := load(txn.Responses[0].GetResponseRange().GetKvs()); err != nil {
+			return err
+		}
 	}
+}
+
+// cachedState checks a caller's cached copy of key's object and returns
+// its revision and the plain bytes it would be stored as (for the no-op
+// check), or ok=false when there is no usable copy. Encoding the copy is
+// much cheaper than reading and decoding the object from etcd.
+func (s *store) cachedState(key string, cached runtime.Object) (rev int64, plain []byte, ok bool) {
+	if cached == nil {
+		return 0, nil, false
+	}
+	acc, err := meta.Accessor(cached)
+	if err != nil {
+		return 0, nil, false
+	}
+	rv := acc.GetResourceVersion()
+	rev, err = strconv.ParseInt(rv, 10, 64)
+	if err != nil || rev <= 0 {
+		return 0, nil, false
+	}
+	// Stored bytes carry no resourceVersion (it is etcd's ModRevision).
+	acc.SetResourceVersion("")
+	plain, err = runtime.Encode(s.codec, cached)
+	acc.SetResourceVersion(rv)
+	if err != nil {
+		return 0, nil, false
+	}
+	return rev, plain, true
 }
 
 func (s *store) Delete(ctx context.Context, key string, out runtime.Object, precond *storage.Preconditions,

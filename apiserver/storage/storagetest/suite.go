@@ -38,6 +38,7 @@ func RunConformance(t *testing.T, f Factory, skip ...string) {
 		{"CreateGet", testCreateGet},
 		{"GuaranteedUpdateConcurrent", testGuaranteedUpdateConcurrent},
 		{"GuaranteedUpdateNoop", testGuaranteedUpdateNoop},
+		{"GuaranteedUpdateFromCache", testGuaranteedUpdateFromCache},
 		{"Preconditions", testPreconditions},
 		{"Delete", testDelete},
 		{"ListPagingSnapshot", testListPagingSnapshot},
@@ -85,7 +86,7 @@ func MustUpdate(t *testing.T, s storage.Interface, ns, name string, change func(
 		w := cur.(*Widget)
 		change(w)
 		return w, nil
-	})
+	}, nil)
 	if err != nil {
 		t.Fatalf("update %s/%s: %v", ns, name, err)
 	}
@@ -279,7 +280,7 @@ func testGuaranteedUpdateConcurrent(t *testing.T, f Factory) {
 					w := cur.(*Widget)
 					w.Spec.Count++
 					return w, nil
-				})
+				}, nil)
 				if err != nil {
 					errs <- err
 					return
@@ -309,7 +310,7 @@ func testGuaranteedUpdateNoop(t *testing.T, f Factory) {
 	out := &Widget{}
 	err := s.GuaranteedUpdate(ctx, Key("ns1", "a"), out, nil, func(cur runtime.Object) (runtime.Object, error) {
 		return cur, nil
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,14 +328,99 @@ func testGuaranteedUpdateNoop(t *testing.T, f Factory) {
 	}
 	if err := s.GuaranteedUpdate(ctx, Key("ns1", "missing"), &Widget{}, nil, func(cur runtime.Object) (runtime.Object, error) {
 		return cur, nil
-	}); !storage.IsNotFound(err) {
+	}, nil); !storage.IsNotFound(err) {
 		t.Fatalf("update missing: err = %v, want NotFound", err)
 	}
 	sentinel := errors.New("refused by tryUpdate")
 	if err := s.GuaranteedUpdate(ctx, Key("ns1", "a"), &Widget{}, nil, func(cur runtime.Object) (runtime.Object, error) {
 		return nil, sentinel
-	}); !errors.Is(err, sentinel) {
+	}, nil); !errors.Is(err, sentinel) {
 		t.Fatalf("tryUpdate error: got %v, want it returned as is", err)
+	}
+}
+
+// testGuaranteedUpdateFromCache: a cached copy handed to GuaranteedUpdate
+// only saves a read; whether it is current or stale, the update applies to
+// what is stored, as without it.
+func testGuaranteedUpdateFromCache(t *testing.T, f Factory) {
+	s, _ := f(t)
+	ctx := Ctx(t)
+	stale := MustCreate(t, s, New("ns1", "a", "red", 1)) // count 1
+	MustUpdate(t, s, "ns1", "a", func(w *Widget) { w.Spec.Count = 5 })
+	update := func(cached *Widget, precond *storage.Preconditions, try func(w *Widget) error) (*Widget, error) {
+		t.Helper()
+		out := &Widget{}
+		var c runtime.Object
+		if cached != nil {
+			c = cached.DeepCopyObject()
+		}
+		err := s.GuaranteedUpdate(ctx, Key("ns1", "a"), out, precond, func(cur runtime.Object) (runtime.Object, error) {
+			w := cur.(*Widget)
+			if err := try(w); err != nil {
+				return nil, err
+			}
+			return w, nil
+		}, c)
+		return out, err
+	}
+	inc := func(w *Widget) error { w.Spec.Count++; return nil }
+
+	// A stale copy: the increment applies to the stored 5, not the cached 1.
+	got, err := update(stale, nil, inc)
+	if err != nil || got.Spec.Count != 6 {
+		t.Fatalf("update from a stale copy: %+v %v, want count 6", got.Spec, err)
+	}
+	// A current copy.
+	current := got
+	got, err = update(current, nil, inc)
+	if err != nil || got.Spec.Count != 7 || MustRV(t, got) <= MustRV(t, current) {
+		t.Fatalf("update from a current copy: count %d rv %s (was %s) %v, want count 7 and a newer rv",
+			got.Spec.Count, got.ResourceVersion, current.ResourceVersion, err)
+	}
+	// tryUpdate refusing the stale state is asked again on the stored one.
+	got, err = update(stale, nil, func(w *Widget) error {
+		if w.Spec.Count != 7 {
+			return errors.New("not the stored state")
+		}
+		w.Spec.Color = "blue"
+		return nil
+	})
+	if err != nil || got.Spec.Color != "blue" {
+		t.Fatalf("tryUpdate refusing the stale copy: %+v %v, want a retry on the stored state", got.Spec, err)
+	}
+	// A change that is a no-op against the stale copy (count 1 -> 1) but
+	// not against the stored object (7 -> 1) is written.
+	got, err = update(stale, nil, func(w *Widget) error { w.Spec.Count, w.Spec.Color = 1, "red"; return nil })
+	if err != nil || got.Spec.Count != 1 || got.Spec.Color != "red" {
+		t.Fatalf("no-op only against the stale copy: %+v %v", got.Spec, err)
+	}
+	stored := &Widget{}
+	if err := s.Get(ctx, Key("ns1", "a"), stored); err != nil || stored.Spec.Count != 1 || stored.ResourceVersion != got.ResourceVersion {
+		t.Fatalf("stored %+v rv %s, want count 1 at %s (%v)", stored.Spec, stored.ResourceVersion, got.ResourceVersion, err)
+	}
+	// A real no-op on a current copy writes nothing.
+	before := MustRevision(t, s)
+	if got, err = update(stored, nil, func(*Widget) error { return nil }); err != nil || got.ResourceVersion != stored.ResourceVersion {
+		t.Fatalf("no-op from a current copy: rv %s %v, want %s", got.ResourceVersion, err, stored.ResourceVersion)
+	}
+	if after := MustRevision(t, s); after != before {
+		t.Fatalf("a no-op from a current copy wrote: revision %d -> %d", before, after)
+	}
+
+	// The object was deleted and created again: the copy of the old one
+	// fails the UID precondition, the stored one passes it.
+	MustDelete(t, s, "ns1", "a")
+	again := New("ns1", "a", "green", 10)
+	again.UID = "uid-second"
+	MustCreate(t, s, again)
+	uid := again.UID
+	got, err = update(stale, &storage.Preconditions{UID: &uid}, inc)
+	if err != nil || got.Spec.Count != 11 || got.UID != uid {
+		t.Fatalf("stale copy of a re-created object: %+v uid %s %v", got.Spec, got.UID, err)
+	}
+	MustDelete(t, s, "ns1", "a")
+	if _, err := update(stale, nil, inc); !storage.IsNotFound(err) {
+		t.Fatalf("update of a deleted object from a stale copy: %v, want NotFound", err)
 	}
 }
 
@@ -348,18 +434,18 @@ func testPreconditions(t *testing.T, f Factory) {
 		return w, nil
 	}
 	wrongUID := types.UID("other")
-	err := s.GuaranteedUpdate(ctx, Key("ns1", "a"), &Widget{}, &storage.Preconditions{UID: &wrongUID}, inc)
+	err := s.GuaranteedUpdate(ctx, Key("ns1", "a"), &Widget{}, &storage.Preconditions{UID: &wrongUID}, inc, nil)
 	if !storage.IsCode(err, storage.ErrCodePrecondition) {
 		t.Fatalf("uid precondition: err = %v, want Precondition", err)
 	}
 	staleRV := "1"
-	err = s.GuaranteedUpdate(ctx, Key("ns1", "a"), &Widget{}, &storage.Preconditions{ResourceVersion: &staleRV}, inc)
+	err = s.GuaranteedUpdate(ctx, Key("ns1", "a"), &Widget{}, &storage.Preconditions{ResourceVersion: &staleRV}, inc, nil)
 	if !storage.IsConflict(err) {
 		t.Fatalf("rv precondition: err = %v, want Conflict", err)
 	}
 	uid, rv := created.UID, created.ResourceVersion
 	out := &Widget{}
-	if err := s.GuaranteedUpdate(ctx, Key("ns1", "a"), out, &storage.Preconditions{UID: &uid, ResourceVersion: &rv}, inc); err != nil {
+	if err := s.GuaranteedUpdate(ctx, Key("ns1", "a"), out, &storage.Preconditions{UID: &uid, ResourceVersion: &rv}, inc, nil); err != nil {
 		t.Fatalf("matching preconditions: %v", err)
 	}
 	if out.Spec.Count != 2 {
