@@ -105,6 +105,9 @@ func TestIntegrationWriteSemantics(t *testing.T) {
 		}
 		_, err = cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "Bad_Name"}}, dry)
 		itWantStatus(t, err, 422, metav1.StatusReasonInvalid)
+		// A taken name fails the dry run as it fails the real create.
+		_, err = cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "noop"}}, dry)
+		itWantStatus(t, err, 409, metav1.StatusReasonAlreadyExists)
 		if _, err := cs.CoreV1().Services("default").Create(ctx, itService("dry-svc"), dry); err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/minik8s/minik8s/apiserver/registry"
+	"github.com/minik8s/minik8s/apiserver/storage"
 )
 
 // isDryRun reads ?dryRun=All: run every check, store nothing.
@@ -98,7 +99,12 @@ func (a *API) createOne(ctx context.Context, res *registry.Resource, obj runtime
 	h := a.Hooks[res.GroupResource().String()]
 	if dryRun {
 		// A dry run writes nothing, not even an allocation, but fails
-		// where the real create would.
+		// where the real create would: on a name that is taken, too.
+		if err := a.Storage(res).Get(ctx, res.Key(m.GetNamespace(), m.GetName()), res.New()); err == nil {
+			return nil, apierrors.NewAlreadyExists(res.GroupResource(), m.GetName())
+		} else if !storage.IsNotFound(err) {
+			return nil, toStatusError(res, m.GetName(), err)
+		}
 		if h.CheckCreate != nil {
 			if err := h.CheckCreate(ctx, obj); err != nil {
 				return nil, err
