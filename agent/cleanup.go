@@ -42,7 +42,11 @@ func Cleanup(ctx context.Context, o Options, log *slog.Logger) error {
 		errs = append(errs, proxy.Cleanup(ctx, "", log))
 	}
 	errs = append(errs, podroutes.Sync(podroutes.IPRoute{}, nil))
-	errs = append(errs, removeCgroups(filepath.Join("/minik8s", o.NodeName)))
+	if busy := removeCgroups(filepath.Join("/minik8s", o.NodeName)); len(busy) > 0 {
+		// Still holding processes: another node of the same name on this
+		// machine, or pods that outlived their runtime. Not ours to kill.
+		log.Warn("cgroups still in use were left", "cgroups", busy)
+	}
 	err := errors.Join(errs...)
 	if err == nil {
 		log.Info("node cleaned up", "dataDir", o.DataDir)
@@ -51,11 +55,11 @@ func Cleanup(ctx context.Context, o Options, log *slog.Logger) error {
 }
 
 // removeCgroups removes the (empty) cgroup directories below rel in every
-// hierarchy, deepest first; the kernel refuses non-empty ones.
-func removeCgroups(rel string) error {
+// hierarchy, deepest first, and returns those the kernel refused because
+// processes are still in them.
+func removeCgroups(rel string) (busy []string) {
 	hier, _ := filepath.Glob("/sys/fs/cgroup/*")
 	hier = append(hier, "/sys/fs/cgroup")
-	var errs []error
 	for _, h := range hier {
 		root := filepath.Join(h, rel)
 		var dirs []string
@@ -68,9 +72,9 @@ func removeCgroups(rel string) error {
 		slices.Reverse(dirs)
 		for _, d := range dirs {
 			if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
+				busy = append(busy, d)
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return busy
 }

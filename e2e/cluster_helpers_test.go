@@ -39,7 +39,7 @@ type localCluster struct {
 }
 
 const (
-	lcNet    = "10.97.0"
+	lcNet    = "10.198.0" // outside the Service range 10.96.0.0/12
 	lcPort   = "7643"
 	lcNodes  = 3
 	lcPrefix = "e2e-"

@@ -67,7 +67,7 @@ pod CIDR), renews its Lease in kube-node-lease every 10s, and runs the pods the
 scheduler binds to it: sandbox, init containers, containers, probes, restarts with
 crash-loop backoff, volumes (emptyDir, hostPath, configMap, secret), graceful
 deletion. It writes pod status through pods/{name}/status and serves container
-logs and (non-interactive) exec over HTTPS on --port.
+logs, exec, attach and port-forward over HTTPS on --port.
 
 By default it starts and supervises its own containerd under <root-dir>/containerd
 (restrict_oom_score_adj = true, sandbox_image = --sandbox-image, a bridge +
@@ -106,7 +106,7 @@ With --hollow N it runs N hollow nodes named <prefix>-0..N-1 on the fake runtime
 	f.StringSliceVar(&o.clusterDNS, "cluster-dns", nil, "DNS server IPs for ClusterFirst pods")
 	f.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "cluster DNS domain")
 	f.StringVar(&o.address, "address", "0.0.0.0", "address for the HTTPS server")
-	f.IntVar(&o.port, "port", 10250, "HTTPS port for logs and exec (0 disables)")
+	f.IntVar(&o.port, "port", 10250, "HTTPS port for logs, exec, attach and port-forward (0 disables)")
 	f.StringVar(&o.tlsCert, "tls-cert-file", "", "serving certificate (default: self-signed in <root-dir>/pki)")
 	f.StringVar(&o.tlsKey, "tls-private-key-file", "", "serving key")
 	f.StringVar(&o.clientCA, "client-ca-file", "", "CA whose client certificates may call the HTTPS server (default: the kubeconfig's cluster CA)")
@@ -284,7 +284,7 @@ func run(ctx context.Context, o *options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(ctx, func(addr string) { log.Info("kubelet serving logs and exec", "address", "https://"+addr) }); err != nil {
+			if err := srv.Serve(ctx, func(addr string) { log.Info("kubelet serving logs, exec, attach and port-forward", "address", "https://"+addr) }); err != nil {
 				errc <- err
 				stop()
 			}

@@ -88,15 +88,31 @@ into this node's containerd. SIGTERM stops everything cleanly.`,
 					}
 				}()
 			}
-			ready := make(chan struct{})
-			start("apiserver", func(ctx context.Context) error {
-				return runAPIServer(ctx, opts, log, ready)
-			})
+			// The API server stops last, so the others can still hand
+			// back their leader Leases and the kubelet report its pods.
+			apiCtx, apiCancel := context.WithCancel(context.WithoutCancel(cmd.Context()))
+			defer apiCancel()
+			ready, apiDone := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(apiDone)
+				if err := runAPIServer(apiCtx, opts, log, ready); err != nil && apiCtx.Err() == nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("apiserver: %w", err))
+					mu.Unlock()
+					log.Error("component failed; stopping the server", "component", "apiserver", "err", err)
+					cancel()
+				}
+			}()
+			stopAPI := func() error {
+				wg.Wait()
+				apiCancel()
+				<-apiDone
+				return errors.Join(errs...)
+			}
 			select {
 			case <-ready:
 			case <-ctx.Done():
-				wg.Wait()
-				return errors.Join(errs...)
+				return stopAPI()
 			}
 			kubeconfig := func(name string) string { return filepath.Join(opts.DataDir, name+".kubeconfig") }
 			if !disableControllers {
@@ -116,8 +132,8 @@ into this node's containerd. SIGTERM stops everything cleanly.`,
 				}
 				start("agent", func(ctx context.Context) error { return agent.Run(ctx, node, log) })
 			}
-			wg.Wait()
-			return errors.Join(errs...)
+			<-ctx.Done()
+			return stopAPI()
 		},
 	}
 	opts.AddFlags(cmd.Flags())
