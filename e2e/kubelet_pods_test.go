@@ -44,12 +44,21 @@ type kubeletEnv struct {
 
 	stopKubelet func()
 	serverURL   string
+	// tweak, if set, changes the kubelet's config before it starts.
+	tweak func(*kubelet.Config)
 }
 
 func newKubeletEnv(t *testing.T, node, podCIDR string) *kubeletEnv {
 	t.Helper()
+	return newKubeletEnvWith(t, node, podCIDR, nil)
+}
+
+// newKubeletEnvWith is newKubeletEnv with tweak applied to the kubelet's
+// config.
+func newKubeletEnvWith(t *testing.T, node, podCIDR string, tweak func(*kubelet.Config)) *kubeletEnv {
+	t.Helper()
 	needKubeletDeps(t)
-	e := &kubeletEnv{t: t, node: node, podCIDR: podCIDR}
+	e := &kubeletEnv{t: t, node: node, podCIDR: podCIDR, tweak: tweak}
 	e.api = apiservertest.Start(t)
 	e.restCfg = e.api.RESTConfig(t)
 	e.cs = e.api.Clientset(t)
@@ -86,7 +95,7 @@ func newKubeletEnv(t *testing.T, node, podCIDR string) *kubeletEnv {
 // stopKubelet or the end of the test.
 func (e *kubeletEnv) startKubelet() {
 	t := e.t
-	k, err := kubelet.New(kubelet.Config{
+	cfg := kubelet.Config{
 		NodeName:           e.node,
 		RootDir:            e.rootDir,
 		PodCIDR:            e.podCIDR,
@@ -94,7 +103,11 @@ func (e *kubeletEnv) startKubelet() {
 		CgroupRoot:         "/minik8s-e2e/" + e.node,
 		SyncInterval:       500 * time.Millisecond,
 		LeaseRenewInterval: 2 * time.Second,
-	}, kubelet.Deps{Client: e.cs, Runtime: e.cri, Log: testLogger(t)})
+	}
+	if e.tweak != nil {
+		e.tweak(&cfg)
+	}
+	k, err := kubelet.New(cfg, kubelet.Deps{Client: e.cs, Runtime: e.cri, Log: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -657,5 +670,86 @@ func TestKubeletRestartAdoptsContainers(t *testing.T) {
 			t.Fatalf("after restart: %d sandboxes, %d containers (%v %v); want only steady's", len(sbs), len(cs), err, err2)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestKubeletLogRotation: a container writing a lot has its log rotated
+// by the kubelet (renamed, containerd reopens it) and keeps at most
+// ContainerLogMaxFiles files; `logs` reads the current file, and a
+// follower sees the lines written after rotations.
+func TestKubeletLogRotation(t *testing.T) {
+	e := newKubeletEnvWith(t, "e2e-node-9", "10.233.19.0/24", func(c *kubelet.Config) {
+		c.ContainerLogMaxSize = 32 << 10
+		c.ContainerLogMaxFiles = 3
+		// Not faster: a follower that misses a whole file (rotated twice
+		// between two of its looks) loses those lines, here as in
+		// Kubernetes.
+		c.ContainerLogMonitorInterval = time.Second
+	})
+	// ~100 bytes a line; 6,000 lines in batches, so that several
+	// rotations happen while it writes; then a last line and sleep. The
+	// first sleep lets the follower below open the first file.
+	script := `sleep 3; i=0; while [ $i -lt 60 ]; do j=0; while [ $j -lt 100 ]; do ` +
+		`echo "line $i-$j xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; j=$((j+1)); done; ` +
+		`sleep 0.2; i=$((i+1)); done; echo last-line; exec sleep 3600`
+	e.create(&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "chatty"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "app", Image: imagebuild.BusyboxImage, Command: []string{"sh", "-c", script},
+		}}},
+	})
+	p := e.waitPod("chatty", "Running", running)
+	// A follower from the start sees lines from after the rotations.
+	followed := make(chan string, 1)
+	go func() {
+		_, body, _ := e.kubeletDo(http.MethodGet, "/containerLogs/default/chatty/app", url.Values{"follow": {"true"}, "limitBytes": {"2000000"}})
+		followed <- body
+	}()
+	logDir := filepath.Join(e.rootDir, "logs", "default_chatty_"+string(p.UID), "app")
+	var files []string
+	maxFiles := 0
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		entries, _ := os.ReadDir(logDir)
+		files = files[:0]
+		for _, en := range entries {
+			files = append(files, en.Name())
+		}
+		maxFiles = max(maxFiles, len(files))
+		if strings.Contains(e.logs("chatty", "app", url.Values{"tailLines": {"1"}}), "last-line") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no last-line within 2m; files %v", files)
+		}
+	}
+	t.Logf("log files at the end: %v; at most %d at once", files, maxFiles)
+	if len(files) < 2 || maxFiles > 3 {
+		t.Errorf("log files %v (at most %d at once), want a rotated file and never more than 3", files, maxFiles)
+	}
+	for _, f := range files {
+		if f != "0.log" && !strings.HasPrefix(f, "0.log.") {
+			t.Errorf("unexpected file %s", f)
+		}
+	}
+	// The current file holds what was written since the last rotation:
+	// less than everything, ending with the last line.
+	all := e.logs("chatty", "app", nil)
+	if n := strings.Count(all, "\n"); n >= 6001 || !strings.HasSuffix(all, "last-line\n") {
+		t.Errorf("logs: %d lines, ending %q", n, all[max(0, len(all)-100):])
+	}
+	// The follower is still reading; deleting the pod ends it.
+	if err := e.pods().Delete(context.Background(), "chatty", metav1.DeleteOptions{GracePeriodSeconds: int64p(0)}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case body := <-followed:
+		if !strings.Contains(body, "line 0-0 ") || !strings.Contains(body, "last-line\n") {
+			t.Errorf("the follower saw %d bytes, without the first or the last line", len(body))
+		}
+		if n := strings.Count(body, "\n"); n != 6001 {
+			t.Errorf("the follower saw %d lines across the rotations, want 6001", n)
+		}
+	case <-time.After(time.Minute):
+		t.Error("the follower did not end when the pod was deleted")
 	}
 }

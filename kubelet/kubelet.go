@@ -77,6 +77,15 @@ type Config struct {
 	// 2-core VM), so starting 30 at once finishes all of them late; a few
 	// at a time finishes the first pods early and the last ones no later.
 	MaxParallelSandboxStarts int
+	// ContainerLogMaxSize is the size at which a container's log file is
+	// rotated (0 = 10Mi; negative = never), ContainerLogMaxFiles how many
+	// files a container keeps, the current one included (0 = 5; at least
+	// 2), as Kubernetes' containerLogMaxSize and containerLogMaxFiles.
+	ContainerLogMaxSize  int64
+	ContainerLogMaxFiles int
+	// ContainerLogMonitorInterval is how often log sizes are checked
+	// (0 = 10s).
+	ContainerLogMonitorInterval time.Duration
 }
 
 // Defaults fills unset fields.
@@ -116,6 +125,16 @@ func (c *Config) Defaults() {
 	}
 	if c.MaxParallelSandboxStarts == 0 {
 		c.MaxParallelSandboxStarts = 4
+	}
+	if c.ContainerLogMaxSize == 0 {
+		c.ContainerLogMaxSize = 10 << 20
+	}
+	if c.ContainerLogMaxFiles == 0 {
+		c.ContainerLogMaxFiles = 5
+	}
+	c.ContainerLogMaxFiles = max(c.ContainerLogMaxFiles, 2)
+	if c.ContainerLogMonitorInterval == 0 {
+		c.ContainerLogMonitorInterval = 10 * time.Second
 	}
 }
 
@@ -314,7 +333,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	k.log.Info("kubelet running", "nodeIP", k.nodeIP, "podCIDR", k.cfg.PodCIDR)
 
 	var loops sync.WaitGroup
-	for _, loop := range []func(context.Context){k.leaseLoop, k.nodeStatusLoop, k.housekeepingLoop, k.eventLoop, k.relistLoop} {
+	for _, loop := range []func(context.Context){k.leaseLoop, k.nodeStatusLoop, k.housekeepingLoop, k.eventLoop, k.relistLoop, k.logRotationLoop} {
 		loops.Add(1)
 		go func() {
 			defer loops.Done()

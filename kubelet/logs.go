@@ -150,7 +150,7 @@ func ReadLogs(ctx context.Context, path string, opts LogOptions, w io.Writer, ru
 	if err != nil {
 		return fmt.Errorf("log file %s: %w", path, err)
 	}
-	defer f.Close()
+	defer func() { f.Close() }() // f changes when the log rotates
 	off, err := tailOffset(f, opts.TailLines)
 	if err != nil {
 		return fmt.Errorf("log file %s: %w", path, err)
@@ -163,6 +163,10 @@ func ReadLogs(ctx context.Context, path string, opts LogOptions, w io.Writer, ru
 	var partial []byte
 	lastCheck := time.Now()
 	alive := true
+	// rotated is set when following finds path naming a new file (the
+	// kubelet rotated the log): the old file is read to its end once more,
+	// then reading goes on in the new one.
+	rotated := false
 	for {
 		line, err := r.ReadBytes('\n')
 		if len(line) > 0 && line[len(line)-1] == '\n' {
@@ -184,6 +188,19 @@ func ReadLogs(ctx context.Context, path string, opts LogOptions, w io.Writer, ru
 		if !opts.Follow || !alive {
 			return nil
 		}
+		if rotated {
+			nf, err := os.Open(path)
+			if err != nil {
+				return fmt.Errorf("log file %s: %w", path, err)
+			}
+			f.Close()
+			f, r, partial, rotated = nf, bufio.NewReaderSize(nf, 64<<10), nil, false
+			continue
+		}
+		if replaced(f, path) {
+			rotated = true
+			continue
+		}
 		if time.Since(lastCheck) > time.Second {
 			lastCheck = time.Now()
 			if !running() {
@@ -197,4 +214,15 @@ func ReadLogs(ctx context.Context, path string, opts LogOptions, w io.Writer, ru
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// replaced reports whether path now names another file than f (the log
+// was rotated and the runtime has opened a new one).
+func replaced(f *os.File, path string) bool {
+	cur, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	now, err := os.Stat(path)
+	return err == nil && !os.SameFile(cur, now)
 }

@@ -709,6 +709,9 @@ func (w *podWorker) gc(ctx context.Context, state *podState) {
 		if count[name] > 2 && c.State == runtimeapi.ContainerState_CONTAINER_EXITED {
 			if err := w.k.rt.RemoveContainer(ctx, c.Id); err != nil {
 				w.log.Warn("removing old container failed", "container", name, "err", err)
+			} else if err := removeContainerLogs(c.LogPath); err != nil {
+				// As in Kubernetes, a removed container's logs go with it.
+				w.log.Warn("removing old container's logs failed", "container", name, "err", err)
 			}
 		}
 	}

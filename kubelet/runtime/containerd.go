@@ -194,9 +194,9 @@ func (c *Containerd) CNIConfig() ([]byte, error) {
 		"name":       "minik8s",
 		"plugins": []any{
 			map[string]any{
-				"type":        "bridge",
-				"bridge":      c.opts.Bridge,
-				"isGateway":   true,
+				"type":      "bridge",
+				"bridge":    c.opts.Bridge,
+				"isGateway": true,
 				// Masquerading is one node-wide rule (masquerade.go), not
 				// a chain per pod.
 				"ipMasq":      false,

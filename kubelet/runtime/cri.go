@@ -192,6 +192,12 @@ func (c *CRI) ListContainers(ctx context.Context, filter *runtimeapi.ContainerFi
 	return r.Containers, nil
 }
 
+// ReopenContainerLog implements Runtime.
+func (c *CRI) ReopenContainerLog(ctx context.Context, id string) error {
+	_, err := c.rt.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: id})
+	return wrap(err, "reopen log of container "+id)
+}
+
 // ExecSync implements Runtime.
 func (c *CRI) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (*ExecResult, error) {
 	secs := int64((timeout + time.Second - 1) / time.Second)

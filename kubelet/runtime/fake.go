@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -306,6 +307,30 @@ func (f *Fake) ListContainers(_ context.Context, filter *runtimeapi.ContainerFil
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt < out[j].CreatedAt })
 	return out, nil
+}
+
+// ReopenContainerLog implements Runtime: like containerd, it creates an
+// empty file at the running container's LogPath (the kubelet has renamed
+// the old one away).
+func (f *Fake) ReopenContainerLog(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return fmt.Errorf("reopen log of container %s: %w", id, ErrNotFound)
+	}
+	f.record("ReopenContainerLog " + c.status.Metadata.GetName())
+	if c.status.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		return fmt.Errorf("reopen log of container %s: it is not running", id)
+	}
+	if c.status.LogPath == "" {
+		return nil
+	}
+	file, err := os.OpenFile(c.status.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("reopen log of container %s: %w", id, err)
+	}
+	return file.Close()
 }
 
 // ExecSync implements Runtime.

@@ -42,6 +42,10 @@ type Runtime interface {
 	ContainerStatus(ctx context.Context, id string) (*runtimeapi.ContainerStatus, error)
 	// ListContainers lists containers matching filter (nil = all).
 	ListContainers(ctx context.Context, filter *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error)
+	// ReopenContainerLog makes the runtime close a running container's log
+	// file and open its LogPath anew (after the kubelet renamed it away to
+	// rotate it).
+	ReopenContainerLog(ctx context.Context, id string) error
 	// ExecSync runs cmd in a running container and waits at most timeout.
 	ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (*ExecResult, error)
 	// Exec prepares a streaming exec and returns the URL of the runtime's
