@@ -74,9 +74,10 @@ func TestIntegrationConcurrentCounter(t *testing.T) {
 	// retry.DefaultRetry gives up after 5 conflicts, which 50 writers on one
 	// key easily exceed; the point here is that retrying works, so retry
 	// until it does: exponential backoff with jitter spreads the writers out
-	// (30 steps of x1.3 from 5ms wait minutes in total before giving up).
-	// No Cap: wait.Backoff ends the retries once the cap is reached.
-	backoff := wait.Backoff{Steps: 30, Duration: 5 * time.Millisecond, Factor: 1.3, Jitter: 1}
+	// (60 steps of x1.15 from 5ms: a writer that keeps losing waits a few
+	// minutes in all before giving up; 30 steps ran out once on a machine at
+	// load 30). No Cap: wait.Backoff ends the retries once the cap is reached.
+	backoff := wait.Backoff{Steps: 60, Duration: 5 * time.Millisecond, Factor: 1.15, Jitter: 1}
 	var conflicts sync.Map
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
