@@ -753,3 +753,58 @@ func TestKubeletLogRotation(t *testing.T) {
 		t.Error("the follower did not end when the pod was deleted")
 	}
 }
+
+// TestKubeletImageGC: with thresholds every disk is over, the kubelet
+// removes the images no container uses from the real containerd, and keeps
+// the one a running container uses and the sandbox image.
+func TestKubeletImageGC(t *testing.T) {
+	e := newKubeletEnvWith(t, "e2e-node-10", "10.233.20.0/24", func(c *kubelet.Config) {
+		c.ImageGCHighThresholdPercent, c.ImageGCLowThresholdPercent = 1, 1
+		c.ImageMinimumGCAge = time.Nanosecond
+		c.ImageGCInterval = time.Second
+	})
+	e.create(&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "keep"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "app", Image: imagebuild.BusyboxImage, Command: []string{"sleep", "3600"},
+		}}},
+	})
+	e.waitPod("keep", "Running", running)
+	tags := func() map[string]bool {
+		imgs, err := e.cri.ListImages(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, img := range imgs {
+			for _, tag := range img.RepoTags {
+				out[tag] = true
+			}
+		}
+		return out
+	}
+	var now map[string]bool
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if now = tags(); !now[imagebuild.WebV1Image] && !now[imagebuild.WebV2Image] && !now[imagebuild.ProbeImage] {
+			break
+		}
+	}
+	for _, gone := range []string{imagebuild.WebV1Image, imagebuild.WebV2Image, imagebuild.ProbeImage} {
+		if now[gone] {
+			t.Errorf("unused image %s was not removed", gone)
+		}
+	}
+	for _, kept := range []string{imagebuild.BusyboxImage, imagebuild.PauseImage} {
+		if !now[kept] {
+			t.Errorf("image %s was removed though it is in use", kept)
+		}
+	}
+	// The node still starts pods: the sandbox image is there.
+	e.create(&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "after"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "app", Image: imagebuild.BusyboxImage, Command: []string{"sleep", "3600"},
+		}}},
+	})
+	e.waitPod("after", "Running", running)
+}

@@ -86,6 +86,16 @@ type Config struct {
 	// ContainerLogMonitorInterval is how often log sizes are checked
 	// (0 = 10s).
 	ContainerLogMonitorInterval time.Duration
+	// Image garbage collection (see imagegc.go), with Kubernetes'
+	// defaults: when the image filesystem is ImageGCHighThresholdPercent
+	// (0 = 85; 100 or more = never) full, unused images are removed until
+	// it is ImageGCLowThresholdPercent (0 = 80) full; images seen less
+	// than ImageMinimumGCAge (0 = 2m) ago are kept. Checked every
+	// ImageGCInterval (0 = 5m).
+	ImageGCHighThresholdPercent int
+	ImageGCLowThresholdPercent  int
+	ImageMinimumGCAge           time.Duration
+	ImageGCInterval             time.Duration
 }
 
 // Defaults fills unset fields.
@@ -135,6 +145,19 @@ func (c *Config) Defaults() {
 	c.ContainerLogMaxFiles = max(c.ContainerLogMaxFiles, 2)
 	if c.ContainerLogMonitorInterval == 0 {
 		c.ContainerLogMonitorInterval = 10 * time.Second
+	}
+	if c.ImageGCHighThresholdPercent == 0 {
+		c.ImageGCHighThresholdPercent = 85
+	}
+	if c.ImageGCLowThresholdPercent == 0 {
+		c.ImageGCLowThresholdPercent = 80
+	}
+	c.ImageGCLowThresholdPercent = min(c.ImageGCLowThresholdPercent, c.ImageGCHighThresholdPercent)
+	if c.ImageMinimumGCAge == 0 {
+		c.ImageMinimumGCAge = 2 * time.Minute
+	}
+	if c.ImageGCInterval == 0 {
+		c.ImageGCInterval = 5 * time.Minute
 	}
 }
 
@@ -333,7 +356,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	k.log.Info("kubelet running", "nodeIP", k.nodeIP, "podCIDR", k.cfg.PodCIDR)
 
 	var loops sync.WaitGroup
-	for _, loop := range []func(context.Context){k.leaseLoop, k.nodeStatusLoop, k.housekeepingLoop, k.eventLoop, k.relistLoop, k.logRotationLoop} {
+	for _, loop := range []func(context.Context){k.leaseLoop, k.nodeStatusLoop, k.housekeepingLoop, k.eventLoop, k.relistLoop, k.logRotationLoop, k.imageGCLoop} {
 		loops.Add(1)
 		go func() {
 			defer loops.Done()

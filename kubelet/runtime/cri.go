@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -248,4 +249,40 @@ func (c *CRI) ListImages(ctx context.Context) ([]*runtimeapi.Image, error) {
 		return nil, wrap(err, "list images")
 	}
 	return r.Images, nil
+}
+
+// RemoveImage implements Runtime.
+func (c *CRI) RemoveImage(ctx context.Context, image string) error {
+	_, err := c.img.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: image}})
+	if status.Code(err) == codes.NotFound {
+		return nil
+	}
+	return wrap(err, "remove image "+image)
+}
+
+// ImageFsInfo implements Runtime.
+func (c *CRI) ImageFsInfo(ctx context.Context) ([]*runtimeapi.FilesystemUsage, error) {
+	r, err := c.img.ImageFsInfo(ctx, &runtimeapi.ImageFsInfoRequest{})
+	if err != nil {
+		return nil, wrap(err, "image filesystem info")
+	}
+	return r.ImageFilesystems, nil
+}
+
+// SandboxImage implements Runtime: containerd's verbose status carries its
+// CRI config, whose sandboxImage is the pause image.
+func (c *CRI) SandboxImage(ctx context.Context) (string, error) {
+	r, err := c.rt.Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
+	if err != nil {
+		return "", wrap(err, "cri status")
+	}
+	var cfg struct {
+		SandboxImage string `json:"sandboxImage"`
+	}
+	if raw := r.Info["config"]; raw != "" {
+		if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+			return "", fmt.Errorf("cri status: config: %w", err)
+		}
+	}
+	return cfg.SandboxImage, nil
 }

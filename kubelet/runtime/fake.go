@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -396,12 +397,20 @@ func (f *Fake) ListImages(context.Context) ([]*runtimeapi.Image, error) {
 
 // Test controls.
 
-// RemoveImage makes image absent until pulled.
-func (f *Fake) RemoveImage(image string) {
+// RemoveImage implements Runtime: image is absent until pulled.
+func (f *Fake) RemoveImage(_ context.Context, image string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.images[image] = false
+	f.record("RemoveImage " + image)
+	f.images[strings.TrimPrefix(image, "fake://")] = false
+	return nil
 }
+
+// ImageFsInfo implements Runtime: the fake keeps no images on disk.
+func (f *Fake) ImageFsInfo(context.Context) ([]*runtimeapi.FilesystemUsage, error) { return nil, nil }
+
+// SandboxImage implements Runtime.
+func (f *Fake) SandboxImage(context.Context) (string, error) { return "", nil }
 
 // SetPullError makes pulls of image fail with err (nil clears it).
 func (f *Fake) SetPullError(image string, err error) {

@@ -58,6 +58,15 @@ type Runtime interface {
 	ImageStatus(ctx context.Context, image string) (*runtimeapi.Image, error)
 	// ListImages lists every image.
 	ListImages(ctx context.Context) ([]*runtimeapi.Image, error)
+	// RemoveImage removes an image (by id or reference); a missing one is
+	// not an error.
+	RemoveImage(ctx context.Context, image string) error
+	// ImageFsInfo reports the filesystems that hold images (nil if the
+	// runtime keeps none on disk).
+	ImageFsInfo(ctx context.Context) ([]*runtimeapi.FilesystemUsage, error)
+	// SandboxImage is the image the runtime runs pod sandboxes from ("" if
+	// it does not say); image garbage collection must never remove it.
+	SandboxImage(ctx context.Context) (string, error)
 }
 
 // ExecResult is what ExecSync returns: the command's output and exit code.
