@@ -4,17 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/tools/portforward"
-	"k8s.io/client-go/transport/spdy"
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
+	"github.com/minik8s/minik8s/client/stream"
 )
 
 type portForwardOptions struct {
@@ -131,19 +129,15 @@ func (o *portForwardOptions) run(ctx context.Context, e *env, target string, spe
 			return err
 		}
 	}
-	var ports []string
+	var ports []stream.Port
 	for _, s := range specs {
 		remote, local, err := resolvePort(s, p, svc)
 		if err != nil {
 			return err
 		}
-		ports = append(ports, fmt.Sprintf("%d:%d", local, remote))
+		ports = append(ports, stream.Port{Local: local, Remote: remote})
 	}
-	cfg, err := e.restConfig()
-	if err != nil {
-		return err
-	}
-	transport, upgrader, err := spdy.RoundTripperFor(cfg)
+	d, err := e.streamDialer()
 	if err != nil {
 		return err
 	}
@@ -151,16 +145,13 @@ func (o *portForwardOptions) run(ctx context.Context, e *env, target string, spe
 	if err != nil {
 		return err
 	}
-	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
-	pf, err := portforward.NewOnAddressesWithContext(ctx, dialer, o.addresses, ports, nil, e.streams.Out, e.streams.ErrOut)
-	if err != nil {
-		return fmt.Errorf("port-forward to pod %s: %w", p.Name, err)
-	}
-	err = pf.ForwardPorts()
+	err = d.PortForward(ctx, u, stream.PortForwardOptions{
+		Addresses: o.addresses, Ports: ports, Out: e.streams.Out, ErrOut: e.streams.ErrOut,
+	})
 	switch {
 	case err == nil, ctx.Err() != nil:
 		return nil // Ctrl-C
-	case errors.Is(err, portforward.ErrLostConnectionToPod):
+	case errors.Is(err, stream.ErrLostConnection):
 		return fmt.Errorf("lost connection to pod %s", p.Name)
 	}
 	return fmt.Errorf("port-forward to pod %s: %w", p.Name, err)

@@ -4,22 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 
 	"golang.org/x/term"
-	clientrest "k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/remotecommand"
-	utilexec "k8s.io/client-go/util/exec"
+
+	"github.com/minik8s/minik8s/client/rest"
+	"github.com/minik8s/minik8s/client/stream"
 )
 
 // Interactive commands (exec, attach, port-forward) upgrade an HTTP
 // request to the API server into a multiplexed SPDY/3.1 connection, which
 // the API server and the kubelet proxy to the container runtime. The
 // protocols are Kubernetes' (remotecommand channel.k8s.io v1-v4,
-// portforward.k8s.io); ctl uses client-go's implementations of them.
+// portforward.k8s.io); ctl speaks them with client/stream, minik8s's own
+// client over k8s.io/streaming's SPDY connection.
 //
 // ctl speaks SPDY directly instead of trying WebSocket first as kubectl
 // 1.32 does: minik8s's kubelet hands streams to containerd, whose
@@ -27,25 +27,23 @@ import (
 // and every Kubernetes API server still accepts SPDY, so trying WebSocket
 // would only cost a refused round trip.
 
-// restConfig builds client-go's configuration from ctl's kubeconfig: same
+// streamDialer opens upgraded connections with ctl's kubeconfig: same
 // server, trust and credentials as every other ctl request.
-func (e *env) restConfig() (*clientrest.Config, error) {
+func (e *env) streamDialer() (*stream.Dialer, error) {
 	kc, err := e.config()
 	if err != nil {
 		return nil, err
 	}
-	return &clientrest.Config{
-		Host:        kc.Server,
-		BearerToken: kc.Token,
-		UserAgent:   "ctl/" + Version,
-		TLSClientConfig: clientrest.TLSClientConfig{
-			Insecure:   kc.Insecure,
-			ServerName: kc.TLSServerName,
-			CAData:     kc.CAData,
-			CertData:   kc.ClientCertData,
-			KeyData:    kc.ClientKeyData,
-		},
-	}, nil
+	cfg, err := rest.ConfigFromKubeconfig(kc)
+	if err != nil {
+		return nil, err
+	}
+	cfg.UserAgent = "ctl/" + Version
+	d, err := stream.NewDialer(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", kc.Path, err)
+	}
+	return d, nil
 }
 
 // podURL is the absolute URL of a pod subresource with query q.
@@ -79,7 +77,7 @@ type streamSession struct {
 // remote side ends it or ctx is done. A remote exit code other than 0
 // comes back as *exitError with that code.
 func (e *env) stream(ctx context.Context, s streamSession) error {
-	cfg, err := e.restConfig()
+	d, err := e.streamDialer()
 	if err != nil {
 		return err
 	}
@@ -87,11 +85,7 @@ func (e *env) stream(ctx context.Context, s streamSession) error {
 	if err != nil {
 		return err
 	}
-	ex, err := remotecommand.NewSPDYExecutor(cfg, http.MethodPost, u)
-	if err != nil {
-		return fmt.Errorf("%s in pod %s: %w", s.sub, s.pod, err)
-	}
-	opts := remotecommand.StreamOptions{Stdout: e.streams.Out, Tty: s.tty}
+	opts := stream.Options{Stdout: e.streams.Out, Tty: s.tty}
 	if !s.tty {
 		opts.Stderr = e.streams.ErrOut // a terminal merges stderr into stdout
 	}
@@ -109,9 +103,9 @@ func (e *env) stream(ctx context.Context, s streamSession) error {
 		defer func() { _ = term.Restore(int(f.Fd()), old) }()
 		sizes := newTerminalSizes(f)
 		defer sizes.stop()
-		opts.TerminalSizeQueue = sizes
+		opts.Resize = sizes.ch
 	}
-	err = ex.StreamWithContext(ctx, opts)
+	err = d.RemoteCommand(ctx, u, opts)
 	if err == nil {
 		return nil
 	}
@@ -120,9 +114,9 @@ func (e *env) stream(ctx context.Context, s streamSession) error {
 		// to stop; the remote process may go on, as with kubectl.
 		return nil
 	}
-	var ee utilexec.ExitError
-	if errors.As(err, &ee) && ee.Exited() {
-		return &exitError{code: ee.ExitStatus(), msg: "command terminated with exit code " + strconv.Itoa(ee.ExitStatus())}
+	var ee *stream.ExitError
+	if errors.As(err, &ee) {
+		return &exitError{code: ee.Code, msg: "command terminated with exit code " + strconv.Itoa(ee.Code)}
 	}
 	return fmt.Errorf("%s in pod %s: %w", s.sub, s.pod, err)
 }
@@ -140,35 +134,25 @@ func (e *env) terminalIn() *os.File {
 // terminalSizes feeds the remote terminal the local one's size: once at
 // the start, then on every change (SIGWINCH where there is one).
 type terminalSizes struct {
-	ch   chan remotecommand.TerminalSize
+	ch   chan stream.TerminalSize
 	done chan struct{}
 }
 
 func newTerminalSizes(f *os.File) *terminalSizes {
-	t := &terminalSizes{ch: make(chan remotecommand.TerminalSize, 1), done: make(chan struct{})}
+	t := &terminalSizes{ch: make(chan stream.TerminalSize, 1), done: make(chan struct{})}
 	send := func() {
 		w, h, err := term.GetSize(int(f.Fd()))
 		if err != nil || w <= 0 || h <= 0 {
 			return
 		}
 		select {
-		case t.ch <- remotecommand.TerminalSize{Width: uint16(w), Height: uint16(h)}:
+		case t.ch <- stream.TerminalSize{Width: uint16(w), Height: uint16(h)}:
 		case <-t.done:
 		}
 	}
 	send()
 	go watchResize(t.done, send)
 	return t
-}
-
-// Next implements remotecommand.TerminalSizeQueue; nil ends the queue.
-func (t *terminalSizes) Next() *remotecommand.TerminalSize {
-	select {
-	case s := <-t.ch:
-		return &s
-	case <-t.done:
-		return nil
-	}
 }
 
 func (t *terminalSizes) stop() { close(t.done) }

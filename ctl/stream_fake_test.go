@@ -20,7 +20,7 @@ import (
 // The fake kubelet's streaming side: the server half of remotecommand
 // (channel.k8s.io v4 over SPDY) and of portforward.k8s.io, as a
 // container runtime's streaming server speaks them, with fake commands and
-// a port map instead of containers. ctl's client side is client-go's, so
+// a port map instead of containers. ctl's client side is client/stream's, so
 // these tests check that ctl drives those protocols correctly through the
 // real API server's proxy.
 
