@@ -217,6 +217,9 @@ func (x *Iptables) DeleteUDPConntrack(ctx context.Context, filter ...string) err
 	return nil
 }
 
+// cleanupChunk is the most chains Cleanup flushes or deletes in one commit.
+const cleanupChunk = 1000
+
 // builtinChains lists, per table, the built-in chains jump rules live in.
 var builtinChains = map[string][]string{
 	"filter": {"INPUT", "FORWARD", "OUTPUT"},
@@ -237,7 +240,7 @@ func jumpTarget(rule string) string {
 // Cleanup removes every rule and chain the proxy creates: first any rule
 // in a built-in chain that jumps to one of its chains (whatever its exact
 // form, so rules left by older versions go too), then its chains, flushed
-// and deleted in one iptables-restore (falling back to one chain at a time
+// and deleted by one iptables-restore (falling back to one chain at a time
 // if something else still refers to one). It reports what it removed.
 func (x *Iptables) Cleanup(ctx context.Context) (jumps, chains int, err error) {
 	var errs []error
@@ -263,37 +266,52 @@ func (x *Iptables) Cleanup(ctx context.Context) (jumps, chains int, err error) {
 		}
 	}
 	owned := map[string][]string{}
-	var text bytes.Buffer
-	for _, table := range []string{"filter", "nat"} {
-		all, err := x.ListChains(table)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	listOwned := func() {
+		for _, table := range []string{"filter", "nat"} {
+			owned[table] = nil
+			all, err := x.ListChains(table)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, c := range all {
+				if OwnedChain(table, c) {
+					owned[table] = append(owned[table], c)
+				}
+			}
+			slices.Sort(owned[table])
 		}
-		for _, c := range all {
-			if OwnedChain(table, c) {
-				owned[table] = append(owned[table], c)
+	}
+	listOwned()
+	// All chains are flushed before any is deleted, so chains referring to
+	// each other can go. Both steps are split into commits of at most
+	// cleanupChunk chains, for the same reason syncs are (DefaultBatchLines:
+	// iptables-nft's cost per commit grows with chains × commands).
+	var text bytes.Buffer
+	for _, step := range []string{"flush", "delete"} {
+		for _, table := range []string{"filter", "nat"} {
+			for cs := range slices.Chunk(owned[table], cleanupChunk) {
+				text.WriteString("*" + table + "\n")
+				for _, c := range cs {
+					if step == "flush" {
+						text.WriteString(":" + c + " - [0:0]\n")
+					} else {
+						text.WriteString("-X " + c + "\n")
+					}
+				}
+				text.WriteString("COMMIT\n")
 			}
 		}
-		if len(owned[table]) == 0 {
-			continue
-		}
-		slices.Sort(owned[table])
-		text.WriteString("*" + table + "\n")
-		for _, c := range owned[table] {
-			text.WriteString(":" + c + " - [0:0]\n")
-		}
-		for _, c := range owned[table] {
-			text.WriteString("-X " + c + "\n")
-		}
-		text.WriteString("COMMIT\n")
 	}
 	if text.Len() > 0 {
 		if rerr := x.Restore(ctx, text.Bytes()); rerr == nil {
 			chains = len(owned["filter"]) + len(owned["nat"])
 		} else {
-			x.log.Warn("removing chains in one restore failed; removing them one by one", "err", rerr)
-			// Flush all first, so chains referring to each other can go.
+			x.log.Warn("removing chains in one restore failed; removing the rest one by one", "err", rerr)
+			// Some commits may have gone through: start from what is left.
+			before := len(owned["filter"]) + len(owned["nat"])
+			listOwned()
+			chains = before - len(owned["filter"]) - len(owned["nat"])
 			for table, cs := range owned {
 				for _, c := range cs {
 					if err := x.ipt.ClearChain(table, c); err != nil {

@@ -484,3 +484,54 @@ func TestJumpsInputInsertsOnlyMissingRulesInOrder(t *testing.T) {
 		t.Errorf("one missing: %d rules:\n%s\nwant:\n%s", n, text, want)
 	}
 }
+
+// A chain of ours that something else still jumps to cannot be deleted:
+// the batched restore fails, and Cleanup falls back to removing what is
+// left one by one, reports the chain it could not delete and removes all
+// the others.
+func TestCleanupFallsBackWhenAChainIsStillReferenced(t *testing.T) {
+	netns := proxytest.Netns(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ns := fmt.Sprintf("cleanup-%d", time.Now().UnixNano())
+	services, endpoints := applierServices(ns)
+	ports, _ := BuildServicePorts(services, endpoints)
+	opts := RenderOptions{ClusterCIDR: netipPrefix(t, "10.244.0.0/16")}
+	var x *Iptables
+	var rules *Rules
+	err := InNetns(netns, func() (err error) {
+		if x, err = NewIptables(testLogger()); err != nil {
+			return err
+		}
+		rules, _, _, err = kernelSync(ctx, x, ports, opts, 0)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := ServiceChainName(ns+"/web:http", "tcp")
+	proxytest.Exec(t, netns, "iptables", "-t", "nat", "-N", "SOMEONE-ELSE")
+	proxytest.Exec(t, netns, "iptables", "-t", "nat", "-A", "SOMEONE-ELSE", "-j", held)
+
+	var chains int
+	err = InNetns(netns, func() (err error) {
+		_, chains, err = x.Cleanup(ctx)
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), held) {
+		t.Fatalf("cleanup error %v, want one naming %s", err, held)
+	}
+	if want := len(rules.Chains) - 1; chains != want {
+		t.Errorf("cleanup reports %d chains removed, want %d (all but %s)", chains, want, held)
+	}
+	for _, table := range []string{"filter", "nat"} {
+		for c := range chainsOf(iptablesSave(t, netns, table)) {
+			if OwnedChain(table, c) && c != held {
+				t.Errorf("%s/%s survived cleanup", table, c)
+			}
+		}
+	}
+	if !chainsOf(iptablesSave(t, netns, "nat"))[held] {
+		t.Errorf("%s, still referenced, was deleted", held)
+	}
+}
