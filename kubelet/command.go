@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/client/informer"
@@ -50,6 +51,13 @@ type options struct {
 	hollowMemory   string
 	logLevel       string
 	shutdownTimout time.Duration
+
+	logMaxSize       string
+	logMaxFiles      int
+	imageGCHigh      int
+	imageGCLow       int
+	imageMinGCAge    time.Duration
+	maxSandboxStarts int
 }
 
 // NewCommand returns the kubelet command under the name use; the kubelet
@@ -116,6 +124,12 @@ With --hollow N it runs N hollow nodes named <prefix>-0..N-1 on the fake runtime
 	f.StringVar(&o.hollowPrefix, "hollow-name-prefix", "hollow", "name prefix of hollow nodes")
 	f.StringVar(&o.hollowCPU, "hollow-cpu", "4", "cpu capacity of each hollow node")
 	f.StringVar(&o.hollowMemory, "hollow-memory", "16Gi", "memory capacity of each hollow node")
+	f.StringVar(&o.logMaxSize, "container-log-max-size", "10Mi", "rotate a container's log file at this size")
+	f.IntVar(&o.logMaxFiles, "container-log-max-files", 5, "log files kept per container (the current one included)")
+	f.IntVar(&o.imageGCHigh, "image-gc-high-threshold", 85, "image disk usage percent that starts image garbage collection (100 disables it; images imported with --import-images are not exempt)")
+	f.IntVar(&o.imageGCLow, "image-gc-low-threshold", 80, "image disk usage percent image garbage collection frees down to")
+	f.DurationVar(&o.imageMinGCAge, "image-minimum-gc-age", 2*time.Minute, "an unused image younger than this is kept")
+	f.IntVar(&o.maxSandboxStarts, "max-parallel-sandbox-starts", 4, "pod sandboxes started at once (negative: no limit); runc and CNI are CPU-bound, so a burst finishes sooner in small batches")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
@@ -238,6 +252,10 @@ func run(ctx context.Context, o *options) error {
 		defer cri.Close()
 		rt = cri
 	}
+	logMax, err := resource.ParseQuantity(o.logMaxSize)
+	if err != nil {
+		return fmt.Errorf("--container-log-max-size %q: %w", o.logMaxSize, err)
+	}
 	cgroupRoot := ""
 	if o.cgroupRoot != "" {
 		cgroupRoot = filepath.Join(o.cgroupRoot, o.nodeName)
@@ -255,6 +273,13 @@ func run(ctx context.Context, o *options) error {
 		Port:          o.port,
 		CgroupRoot:    cgroupRoot,
 		SyncInterval:  o.syncFrequency,
+
+		ContainerLogMaxSize:         logMax.Value(),
+		ContainerLogMaxFiles:        o.logMaxFiles,
+		ImageGCHighThresholdPercent: o.imageGCHigh,
+		ImageGCLowThresholdPercent:  o.imageGCLow,
+		ImageMinimumGCAge:           o.imageMinGCAge,
+		MaxParallelSandboxStarts:    o.maxSandboxStarts,
 	}, Deps{Client: cs, Runtime: rt, Log: log})
 	if err != nil {
 		return err
@@ -284,7 +309,9 @@ func run(ctx context.Context, o *options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(ctx, func(addr string) { log.Info("kubelet serving logs, exec, attach and port-forward", "address", "https://"+addr) }); err != nil {
+			if err := srv.Serve(ctx, func(addr string) {
+				log.Info("kubelet serving logs, exec, attach and port-forward", "address", "https://"+addr)
+			}); err != nil {
 				errc <- err
 				stop()
 			}
