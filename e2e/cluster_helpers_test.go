@@ -281,6 +281,21 @@ func backends(t *testing.T, base string, n int) map[string]int {
 	return seen
 }
 
+// allBackends waits until requests to base reach want distinct backends
+// (each proxy applies an Endpoints change up to its --min-sync-period
+// later) and returns the answers of one round of n requests that did.
+func allBackends(t *testing.T, base string, want, n int) map[string]int {
+	t.Helper()
+	var seen map[string]int
+	eventually(t, 30*time.Second, fmt.Sprintf("%s reaching %d backends", base, want), func() string {
+		if seen = backends(t, base, n); len(seen) != want {
+			return fmt.Sprintf("%d requests reached %v", n, seen)
+		}
+		return ""
+	})
+	return seen
+}
+
 func tail(s string, lines int) string {
 	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(l) > lines {
