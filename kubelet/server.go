@@ -255,6 +255,21 @@ func (s *Server) handlePods(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(list)
 }
 
+// runningContainer finds a running container of a pod for exec, attach
+// and the like, or answers the request with why there is none.
+func (s *Server) runningContainer(w http.ResponseWriter, r *http.Request, ns, name, container string) (*runtimeapi.ContainerStatus, bool) {
+	c, code, err := s.findContainer(r.Context(), ns, name, container, false)
+	if err != nil {
+		http.Error(w, err.Error(), code)
+		return nil, false
+	}
+	if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		http.Error(w, fmt.Sprintf("container %q in pod %q is not running", container, name), http.StatusBadRequest)
+		return nil, false
+	}
+	return c, true
+}
+
 // findContainer returns the runtime status of a pod's container: the
 // newest instance, or the one before it when previous.
 func (s *Server) findContainer(ctx context.Context, ns, name, container string, previous bool) (*runtimeapi.ContainerStatus, int, error) {
@@ -359,13 +374,8 @@ func (s *Server) streamExec(w http.ResponseWriter, r *http.Request, ns, name, co
 	if !checkWebSocket(w, r, what) {
 		return
 	}
-	c, code, err := s.findContainer(r.Context(), ns, name, container, false)
-	if err != nil {
-		http.Error(w, err.Error(), code)
-		return
-	}
-	if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
-		http.Error(w, fmt.Sprintf("container %q in pod %q is not running", container, name), http.StatusBadRequest)
+	c, ok := s.runningContainer(w, r, ns, name, container)
+	if !ok {
 		return
 	}
 	req := &runtimeapi.ExecRequest{ContainerId: c.Id, Cmd: cmd, Tty: queryFlag(q, "tty"), Stdin: queryFlag(q, "stdin"),
@@ -419,13 +429,8 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 		}
 		timeout = time.Duration(n) * time.Second
 	}
-	c, code, err := s.findContainer(r.Context(), ns, name, container, false)
-	if err != nil {
-		http.Error(w, err.Error(), code)
-		return
-	}
-	if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
-		http.Error(w, fmt.Sprintf("container %q in pod %q is not running", container, name), http.StatusBadRequest)
+	c, ok := s.runningContainer(w, r, ns, name, container)
+	if !ok {
 		return
 	}
 	res, err := s.k.rt.ExecSync(r.Context(), c.Id, cmd, timeout)

@@ -122,13 +122,8 @@ func (s *Server) handleAttach(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, what+": this kubelet's runtime has no streaming server", http.StatusNotImplemented)
 		return
 	}
-	c, code, err := s.findContainer(r.Context(), ns, name, container, false)
-	if err != nil {
-		http.Error(w, err.Error(), code)
-		return
-	}
-	if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
-		http.Error(w, fmt.Sprintf("container %q in pod %q is not running", container, name), http.StatusBadRequest)
+	c, ok := s.runningContainer(w, r, ns, name, container)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
