@@ -62,18 +62,10 @@ echo reload | ctl attach -i deploy/worker`),
 }
 
 func (o *attachOptions) run(ctx context.Context, e *env, podArg string) error {
-	if _, err := e.client(); err != nil {
-		return err
-	}
-	ns, err := e.ns()
+	p, err := e.onePod(ctx, podArg)
 	if err != nil {
 		return err
 	}
-	pods, err := e.podsFor(ctx, ns, []string{podArg}, "")
-	if err != nil {
-		return err
-	}
-	p := pods[0]
 	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 		return fmt.Errorf("cannot attach a container in a completed pod; current phase is %s", p.Status.Phase)
 	}

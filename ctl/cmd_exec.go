@@ -65,18 +65,10 @@ ctl exec -i deploy/web -c log -- sh -c 'cat > /tmp/conf' < conf.txt`),
 }
 
 func (o *execOptions) run(ctx context.Context, e *env, podArg string, command []string) error {
-	if _, err := e.client(); err != nil {
-		return err
-	}
-	ns, err := e.ns()
+	p, err := e.onePod(ctx, podArg)
 	if err != nil {
 		return err
 	}
-	pods, err := e.podsFor(ctx, ns, []string{podArg}, "")
-	if err != nil {
-		return err
-	}
-	p := pods[0]
 	cs, err := e.pickContainers(p, o.container, false)
 	if err != nil {
 		return err

@@ -261,6 +261,23 @@ func (e *env) kubeletError(err error, what, pod, container string) error {
 	return err
 }
 
+// onePod resolves the single pod an exec or attach targets (a pod name,
+// or TYPE/NAME of something with a selector) in the current namespace.
+func (e *env) onePod(ctx context.Context, podArg string) (*corev1.Pod, error) {
+	if _, err := e.client(); err != nil {
+		return nil, err
+	}
+	ns, err := e.ns()
+	if err != nil {
+		return nil, err
+	}
+	pods, err := e.podsFor(ctx, ns, []string{podArg}, "")
+	if err != nil {
+		return nil, err
+	}
+	return pods[0], nil
+}
+
 // podsFor resolves the pods a logs/exec command targets: a pod name,
 // TYPE/NAME of something with a selector, or -l.
 func (e *env) podsFor(ctx context.Context, ns string, args []string, selector string) ([]*corev1.Pod, error) {
