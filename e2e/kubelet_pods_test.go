@@ -453,7 +453,7 @@ func TestKubeletConfigMapAndSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.create(&corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "cfg"},
+		ObjectMeta: metav1.ObjectMeta{Name: "cfg", Labels: map[string]string{"app": "cfg"}},
 		Spec: corev1.PodSpec{
 			Containers: []corev1.Container{{
 				Name: "app", Image: imagebuild.BusyboxImage, Command: []string{"sleep", "3600"},
@@ -469,12 +469,25 @@ func TestKubeletConfigMapAndSecret(t *testing.T) {
 					{Name: "config", MountPath: "/etc/app"},
 					{Name: "secret", MountPath: "/etc/secret"},
 					{Name: "cache", MountPath: "/cache"},
+					{Name: "podinfo", MountPath: "/etc/podinfo"},
+					{Name: "all", MountPath: "/etc/all"},
 				},
 			}},
 			Volumes: []corev1.Volume{
 				{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "app-config"}}}},
 				{Name: "secret", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db"}}},
 				{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
+				{Name: "podinfo", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
+					{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
+					{Path: "name", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}},
+				}}}},
+				{Name: "all", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+					{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "app-config"},
+						Items: []corev1.KeyToPath{{Key: "greeting", Path: "cfg/greeting"}}}},
+					{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}}},
+					{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
+						{Path: "ns", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}},
+				}}}},
 			},
 		},
 	})
@@ -501,9 +514,14 @@ func TestKubeletConfigMapAndSecret(t *testing.T) {
 	if out != "hello\ns3cret" {
 		t.Errorf("files: %q", out)
 	}
+	// downwardAPI and projected volumes.
+	out, _ = e.exec("cfg", "app", "sh", "-c", "cat /etc/podinfo/labels; echo; cat /etc/podinfo/name; echo; cat /etc/all/cfg/greeting; echo; cat /etc/all/password; echo; cat /etc/all/ns")
+	if out != "app=\"cfg\"\ncfg\nhello\ns3cret\ndefault" {
+		t.Errorf("downwardAPI/projected files: %q", out)
+	}
 	// Secrets and memory-backed emptyDirs are tmpfs, never on disk.
 	mounts, _ := e.exec("cfg", "app", "cat", "/proc/mounts")
-	for _, m := range []string{" /etc/secret tmpfs ", " /cache tmpfs "} {
+	for _, m := range []string{" /etc/secret tmpfs ", " /cache tmpfs ", " /etc/all tmpfs "} {
 		if !strings.Contains(mounts, m) {
 			t.Errorf("no %q in /proc/mounts:\n%s", m, mounts)
 		}
@@ -524,6 +542,26 @@ func TestKubeletConfigMapAndSecret(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("configmap update not projected: file says %q", out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	// The projected copy and the pod's labels are refreshed too.
+	pod, err := e.cs.Pods.Namespace("default").Get(ctx, "cfg", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod.Labels["tier"] = "db"
+	if _, err := e.cs.Pods.Namespace("default").Update(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(time.Minute)
+	for {
+		out, _ = e.exec("cfg", "app", "sh", "-c", "cat /etc/all/cfg/greeting; echo; cat /etc/podinfo/labels")
+		if out == "bonjour\napp=\"cfg\"\ntier=\"db\"" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("projected configmap / label update not written: %q", out)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}

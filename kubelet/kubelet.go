@@ -414,6 +414,13 @@ func podUses(p *corev1.Pod, name string, secret bool) bool {
 		if (!secret && v.ConfigMap != nil && v.ConfigMap.Name == name) || (secret && v.Secret != nil && v.Secret.SecretName == name) {
 			return true
 		}
+		if v.Projected != nil {
+			for _, src := range v.Projected.Sources {
+				if (!secret && src.ConfigMap != nil && src.ConfigMap.Name == name) || (secret && src.Secret != nil && src.Secret.Name == name) {
+					return true
+				}
+			}
+		}
 	}
 	for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
 		for _, ef := range c.EnvFrom {

@@ -20,7 +20,7 @@ import (
 
 // Layout under the kubelet's root dir:
 //
-//	pods/<uid>/volumes/<name>/                 emptyDir, configMap, secret volumes
+//	pods/<uid>/volumes/<name>/                 emptyDir, configMap, secret, downwardAPI, projected volumes
 //	pods/<uid>/containers/<name>/<attempt>-termination-log
 //	logs/<namespace>_<name>_<uid>/<container>/<attempt>.log   (written by the runtime)
 
@@ -45,9 +45,10 @@ func (k *Kubelet) terminationLogPath(pod *corev1.Pod, container string, attempt 
 	return filepath.Join(k.podDir(string(pod.UID)), "containers", container, strconv.Itoa(int(attempt))+"-termination-log")
 }
 
-// setupVolumes makes every volume's directory and (re)projects ConfigMap
-// and Secret contents. It is level-triggered: called on every sync, it
-// brings projected files up to date when the object changed.
+// setupVolumes makes every volume's directory and (re)projects ConfigMap,
+// Secret, downward API and projected contents. It is level-triggered:
+// called on every sync, it brings the files up to date when a source
+// object or the pod's labels/annotations changed.
 func (k *Kubelet) setupVolumes(pod *corev1.Pod) error {
 	if k.cfg.Hollow {
 		return nil
@@ -88,6 +89,29 @@ func (k *Kubelet) setupVolumes(pod *corev1.Pod) error {
 				return fmt.Errorf("volume %q: %w", v.Name, err)
 			}
 			// Secrets live in memory only, as in Kubernetes.
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			if err := mountTmpfs(dir, ""); err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			if err := writeAtomic(dir, files); err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+		case v.DownwardAPI != nil:
+			files, err := k.downwardAPIFiles(pod, v.DownwardAPI.Items, v.DownwardAPI.DefaultMode, corev1.DownwardAPIVolumeSourceDefaultMode)
+			if err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			if err := writeAtomic(dir, files); err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+		case v.Projected != nil:
+			files, err := k.projectedFiles(pod, v.Projected)
+			if err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			// May hold secrets: memory only, as in Kubernetes.
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return fmt.Errorf("volume %q: %w", v.Name, err)
 			}
@@ -181,14 +205,18 @@ func project(data map[string][]byte, items []corev1.KeyToPath, defMode *int32, f
 }
 
 func (k *Kubelet) configMapFiles(pod *corev1.Pod, src *corev1.ConfigMapVolumeSource) (map[string]projectedFile, error) {
-	what := fmt.Sprintf("configmap %q", src.Name)
-	cm, err := k.configs.ConfigMap(pod.Namespace, src.Name)
+	return k.configMapProjection(pod, src.Name, src.Items, src.Optional, src.DefaultMode, corev1.ConfigMapVolumeSourceDefaultMode)
+}
+
+func (k *Kubelet) configMapProjection(pod *corev1.Pod, name string, items []corev1.KeyToPath, optional *bool, defMode *int32, fallback int32) (map[string]projectedFile, error) {
+	what := fmt.Sprintf("configmap %q", name)
+	cm, err := k.configs.ConfigMap(pod.Namespace, name)
 	if err != nil {
-		if apierrors.IsNotFound(err) && isOptional(src.Optional) {
+		if apierrors.IsNotFound(err) && isOptional(optional) {
 			return map[string]projectedFile{}, nil
 		}
 		if apierrors.IsNotFound(err) {
-			return nil, configErrorf("configmap %q not found", src.Name)
+			return nil, configErrorf("configmap %q not found", name)
 		}
 		return nil, err
 	}
@@ -199,22 +227,109 @@ func (k *Kubelet) configMapFiles(pod *corev1.Pod, src *corev1.ConfigMapVolumeSou
 	for k, v := range cm.BinaryData {
 		data[k] = v
 	}
-	return project(data, src.Items, src.DefaultMode, corev1.ConfigMapVolumeSourceDefaultMode, what)
+	return project(data, items, defMode, fallback, what)
 }
 
 func (k *Kubelet) secretFiles(pod *corev1.Pod, src *corev1.SecretVolumeSource) (map[string]projectedFile, error) {
-	what := fmt.Sprintf("secret %q", src.SecretName)
-	s, err := k.configs.Secret(pod.Namespace, src.SecretName)
+	return k.secretProjection(pod, src.SecretName, src.Items, src.Optional, src.DefaultMode, corev1.SecretVolumeSourceDefaultMode)
+}
+
+func (k *Kubelet) secretProjection(pod *corev1.Pod, name string, items []corev1.KeyToPath, optional *bool, defMode *int32, fallback int32) (map[string]projectedFile, error) {
+	what := fmt.Sprintf("secret %q", name)
+	s, err := k.configs.Secret(pod.Namespace, name)
 	if err != nil {
-		if apierrors.IsNotFound(err) && isOptional(src.Optional) {
+		if apierrors.IsNotFound(err) && isOptional(optional) {
 			return map[string]projectedFile{}, nil
 		}
 		if apierrors.IsNotFound(err) {
-			return nil, configErrorf("secret %q not found", src.SecretName)
+			return nil, configErrorf("secret %q not found", name)
 		}
 		return nil, err
 	}
-	return project(s.Data, src.Items, src.DefaultMode, corev1.SecretVolumeSourceDefaultMode, what)
+	return project(s.Data, items, defMode, fallback, what)
+}
+
+// downwardAPIFiles renders downward API items: metadata fields through the
+// same fieldValue as env (labels and annotations as sorted key="value"
+// lines), resources through resourceValue (an unset limit reads the node's
+// allocatable amount).
+func (k *Kubelet) downwardAPIFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, defMode *int32, fallback int32) (map[string]projectedFile, error) {
+	mode := fallback
+	if defMode != nil {
+		mode = *defMode
+	}
+	out := map[string]projectedFile{}
+	for _, it := range items {
+		if strings.HasPrefix(it.Path, "..") || strings.Contains(it.Path, "/../") || strings.HasSuffix(it.Path, "/..") || filepath.IsAbs(it.Path) {
+			return nil, configErrorf("downwardAPI item path %q must be relative without '..'", it.Path)
+		}
+		m := mode
+		if it.Mode != nil {
+			m = *it.Mode
+		}
+		var v string
+		var err error
+		switch {
+		case it.FieldRef != nil:
+			if !strings.HasPrefix(it.FieldRef.FieldPath, "metadata.") {
+				return nil, configErrorf("downwardAPI item %q: unsupported fieldPath %q", it.Path, it.FieldRef.FieldPath)
+			}
+			v, err = fieldValue(pod, it.FieldRef.FieldPath, "", "", "")
+		case it.ResourceFieldRef != nil:
+			c := podContainer(pod, it.ResourceFieldRef.ContainerName)
+			if c == nil {
+				return nil, configErrorf("downwardAPI item %q: container %q not found", it.Path, it.ResourceFieldRef.ContainerName)
+			}
+			v, err = resourceValue(pod, c, it.ResourceFieldRef, k.capacity())
+		default:
+			err = errors.New("neither fieldRef nor resourceFieldRef")
+		}
+		if err != nil {
+			return nil, configErrorf("downwardAPI item %q: %v", it.Path, err)
+		}
+		out[it.Path] = projectedFile{[]byte(v), os.FileMode(m)}
+	}
+	return out, nil
+}
+
+// podContainer finds a container or init container by name.
+func podContainer(pod *corev1.Pod, name string) *corev1.Container {
+	for _, list := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i]
+			}
+		}
+	}
+	return nil
+}
+
+// projectedFiles is the union of a projected volume's sources; a later
+// source wins a path two of them project, as in Kubernetes.
+func (k *Kubelet) projectedFiles(pod *corev1.Pod, src *corev1.ProjectedVolumeSource) (map[string]projectedFile, error) {
+	out := map[string]projectedFile{}
+	fallback := corev1.ProjectedVolumeSourceDefaultMode
+	for i, s := range src.Sources {
+		var files map[string]projectedFile
+		var err error
+		switch {
+		case s.Secret != nil:
+			files, err = k.secretProjection(pod, s.Secret.Name, s.Secret.Items, s.Secret.Optional, src.DefaultMode, fallback)
+		case s.ConfigMap != nil:
+			files, err = k.configMapProjection(pod, s.ConfigMap.Name, s.ConfigMap.Items, s.ConfigMap.Optional, src.DefaultMode, fallback)
+		case s.DownwardAPI != nil:
+			files, err = k.downwardAPIFiles(pod, s.DownwardAPI.Items, src.DefaultMode, fallback)
+		case s.ServiceAccountToken != nil:
+			err = configErrorf("sources[%d]: serviceAccountToken projections are not supported", i)
+		}
+		if err != nil {
+			return nil, err
+		}
+		for p, f := range files {
+			out[p] = f
+		}
+	}
+	return out, nil
 }
 
 // writeAtomic makes dir hold exactly files, switching all of them at once:
@@ -330,7 +445,7 @@ func (k *Kubelet) mountsFor(pod *corev1.Pod, c *corev1.Container) ([]*runtimeapi
 		if v.HostPath != nil {
 			host = v.HostPath.Path
 		}
-		if v.ConfigMap != nil || v.Secret != nil {
+		if v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil || v.Projected != nil {
 			ro = true
 		}
 		if m.SubPath != "" {

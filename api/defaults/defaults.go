@@ -257,7 +257,8 @@ func setDefaultsHTTPGet(h *corev1.HTTPGetAction) {
 func setDefaultsVolume(v *corev1.Volume) {
 	src := &v.VolumeSource
 	// A volume with no source is an emptyDir, as in Kubernetes.
-	if src.HostPath == nil && src.EmptyDir == nil && src.Secret == nil && src.ConfigMap == nil {
+	if src.HostPath == nil && src.EmptyDir == nil && src.Secret == nil && src.ConfigMap == nil &&
+		src.DownwardAPI == nil && src.Projected == nil {
 		src.EmptyDir = &corev1.EmptyDirVolumeSource{}
 	}
 	if src.HostPath != nil && src.HostPath.Type == nil {
@@ -268,6 +269,31 @@ func setDefaultsVolume(v *corev1.Volume) {
 	}
 	if src.Secret != nil && src.Secret.DefaultMode == nil {
 		src.Secret.DefaultMode = ptr(corev1.SecretVolumeSourceDefaultMode)
+	}
+	if d := src.DownwardAPI; d != nil {
+		if d.DefaultMode == nil {
+			d.DefaultMode = ptr(corev1.DownwardAPIVolumeSourceDefaultMode)
+		}
+		setDefaultsDownwardAPIFiles(d.Items)
+	}
+	if p := src.Projected; p != nil {
+		if p.DefaultMode == nil {
+			p.DefaultMode = ptr(corev1.ProjectedVolumeSourceDefaultMode)
+		}
+		for i := range p.Sources {
+			if d := p.Sources[i].DownwardAPI; d != nil {
+				setDefaultsDownwardAPIFiles(d.Items)
+			}
+		}
+	}
+}
+
+// setDefaultsDownwardAPIFiles defaults fieldRef.apiVersion to v1, as for env.
+func setDefaultsDownwardAPIFiles(items []corev1.DownwardAPIVolumeFile) {
+	for i := range items {
+		if fr := items[i].FieldRef; fr != nil && fr.APIVersion == "" {
+			fr.APIVersion = "v1"
+		}
 	}
 }
 

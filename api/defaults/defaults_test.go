@@ -44,6 +44,11 @@ func TestPodDefaults(t *testing.T) {
 				{Name: "cm", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "c"}}}},
 				{Name: "sec", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "s"}}},
 				{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp"}}},
+				{Name: "dapi", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
+					{Path: "name", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}}},
+				{Name: "proj", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+					{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
+						{Path: "ns", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}}}}}},
 			},
 			InitContainers: []corev1.Container{{Name: "init", Image: "busybox:1.35"}},
 			Containers: []corev1.Container{{
@@ -81,6 +86,11 @@ func TestPodDefaults(t *testing.T) {
 		{"spec.volumes[1].configMap.defaultMode", *spec.Volumes[1].ConfigMap.DefaultMode, int32(0644)},
 		{"spec.volumes[2].secret.defaultMode", *spec.Volumes[2].Secret.DefaultMode, int32(0644)},
 		{"spec.volumes[3].hostPath.type", *spec.Volumes[3].HostPath.Type, corev1.HostPathUnset},
+		{"spec.volumes[4].downwardAPI.defaultMode", *spec.Volumes[4].DownwardAPI.DefaultMode, int32(0644)},
+		{"spec.volumes[4].downwardAPI.items[0].fieldRef.apiVersion", spec.Volumes[4].DownwardAPI.Items[0].FieldRef.APIVersion, "v1"},
+		{"spec.volumes[4].emptyDir", spec.Volumes[4].EmptyDir == nil, true},
+		{"spec.volumes[5].projected.defaultMode", *spec.Volumes[5].Projected.DefaultMode, int32(0644)},
+		{"spec.volumes[5].projected.sources[0].downwardAPI.items[0].fieldRef.apiVersion", spec.Volumes[5].Projected.Sources[0].DownwardAPI.Items[0].FieldRef.APIVersion, "v1"},
 		{"spec.initContainers[0].imagePullPolicy", spec.InitContainers[0].ImagePullPolicy, corev1.PullIfNotPresent},
 		{"spec.initContainers[0].terminationMessagePath", spec.InitContainers[0].TerminationMessagePath, "/dev/termination-log"},
 		{"spec.containers[0].imagePullPolicy", spec.Containers[0].ImagePullPolicy, corev1.PullAlways},

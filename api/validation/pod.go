@@ -227,6 +227,8 @@ func validateVolumeSource(src *corev1.VolumeSource, fldPath *field.Path) field.E
 		member{"emptyDir", src.EmptyDir != nil},
 		member{"secret", src.Secret != nil},
 		member{"configMap", src.ConfigMap != nil},
+		member{"downwardAPI", src.DownwardAPI != nil},
+		member{"projected", src.Projected != nil},
 	)
 	var errs field.ErrorList
 	switch {
@@ -272,6 +274,155 @@ func validateVolumeSource(src *corev1.VolumeSource, fldPath *field.Path) field.E
 			errs = append(errs, validateDNSSubdomain(cm.Name, p.Child("name"))...)
 		}
 		errs = append(errs, validateProjection(cm.Items, cm.DefaultMode, p)...)
+	}
+	if d := src.DownwardAPI; d != nil {
+		p := fldPath.Child("downwardAPI")
+		errs = append(errs, validateFileMode(d.DefaultMode, p.Child("defaultMode"))...)
+		errs = append(errs, validateDownwardAPIFiles(d.Items, p.Child("items"))...)
+	}
+	if pr := src.Projected; pr != nil {
+		errs = append(errs, validateProjectedVolume(pr, fldPath.Child("projected"))...)
+	}
+	return errs
+}
+
+var (
+	// supportedDownwardAPIVolumeFieldPaths are the fieldRef paths a
+	// downwardAPI file may name (besides metadata.labels['k'] and
+	// metadata.annotations['k']); status and spec fields are env-only.
+	supportedDownwardAPIVolumeFieldPaths = []string{"metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace", "metadata.uid"}
+	// supportedDownwardAPIVolumeResources are the resourceFieldRef
+	// resources the kubelet can write to a file.
+	supportedDownwardAPIVolumeResources = []string{"limits.cpu", "limits.memory", "requests.cpu", "requests.memory"}
+)
+
+// validateDownwardAPIFiles checks the files of a downwardAPI volume or
+// projection: a relative path without '..' and exactly one of fieldRef
+// and resourceFieldRef, each naming something supported.
+func validateDownwardAPIFiles(items []corev1.DownwardAPIVolumeFile, fldPath *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, it := range items {
+		p := fldPath.Index(i)
+		errs = append(errs, validateVolumeFilePath(it.Path, p.Child("path"))...)
+		errs = append(errs, validateFileMode(it.Mode, p.Child("mode"))...)
+		switch {
+		case it.FieldRef == nil && it.ResourceFieldRef == nil:
+			errs = append(errs, field.Required(p, "must specify one of: `fieldRef` or `resourceFieldRef`"))
+		case it.FieldRef != nil && it.ResourceFieldRef != nil:
+			errs = append(errs, field.Invalid(p, "resource", "fieldRef and resourceFieldRef can not be specified simultaneously"))
+		}
+		if fr := it.FieldRef; fr != nil {
+			fp := p.Child("fieldRef")
+			if fr.APIVersion == "" {
+				errs = append(errs, field.Required(fp.Child("apiVersion"), ""))
+			} else if fr.APIVersion != "v1" {
+				errs = append(errs, field.NotSupported(fp.Child("apiVersion"), fr.APIVersion, []string{"v1"}))
+			}
+			switch {
+			case fr.FieldPath == "":
+				errs = append(errs, field.Required(fp.Child("fieldPath"), ""))
+			case isSubscriptedMetaPath(fr.FieldPath):
+			case !contains(supportedDownwardAPIVolumeFieldPaths, fr.FieldPath):
+				errs = append(errs, field.NotSupported(fp.Child("fieldPath"), fr.FieldPath, supportedDownwardAPIVolumeFieldPaths))
+			}
+		}
+		if rf := it.ResourceFieldRef; rf != nil {
+			rp := p.Child("resourceFieldRef")
+			// A file belongs to no container, so it must say whose.
+			if rf.ContainerName == "" {
+				errs = append(errs, field.Required(rp.Child("containerName"), "must be specified for a downwardAPI volume file"))
+			}
+			if rf.Resource == "" {
+				errs = append(errs, field.Required(rp.Child("resource"), ""))
+			} else if !contains(supportedDownwardAPIVolumeResources, rf.Resource) {
+				errs = append(errs, field.NotSupported(rp.Child("resource"), rf.Resource, supportedDownwardAPIVolumeResources))
+			}
+			if rf.Divisor.Sign() < 0 {
+				errs = append(errs, field.Invalid(rp.Child("divisor"), rf.Divisor.String(), "must be greater than or equal to 0"))
+			}
+		}
+	}
+	return errs
+}
+
+// validateVolumeFilePath: required, relative, no '..' element and not
+// starting with '..' (names beginning with '..' are the atomic writer's).
+func validateVolumeFilePath(path string, fldPath *field.Path) field.ErrorList {
+	if path == "" {
+		return field.ErrorList{field.Required(fldPath, "")}
+	}
+	errs := validateRelativePath(path, fldPath)
+	if len(errs) == 0 && strings.HasPrefix(path, "..") {
+		errs = append(errs, field.Invalid(fldPath, path, "must not start with '..'"))
+	}
+	return errs
+}
+
+// validateProjectedVolume checks a projected volume: every source sets
+// exactly one supported projection, and no two files share a path.
+func validateProjectedVolume(pr *corev1.ProjectedVolumeSource, fldPath *field.Path) field.ErrorList {
+	errs := validateFileMode(pr.DefaultMode, fldPath.Child("defaultMode"))
+	paths := sets.New[string]()
+	addPath := func(path string, p *field.Path) {
+		if path == "" {
+			return
+		}
+		if paths.Has(path) {
+			errs = append(errs, field.Invalid(p, path, "conflicting duplicate paths"))
+		}
+		paths.Insert(path)
+	}
+	for i, src := range pr.Sources {
+		sp := fldPath.Child("sources").Index(i)
+		set := setMembers(
+			member{"secret", src.Secret != nil},
+			member{"downwardAPI", src.DownwardAPI != nil},
+			member{"configMap", src.ConfigMap != nil},
+			member{"serviceAccountToken", src.ServiceAccountToken != nil},
+		)
+		switch {
+		case len(set) == 0:
+			errs = append(errs, field.Required(sp, "must specify exactly one of: `secret`, `configMap` or `downwardAPI`"))
+		case len(set) > 1:
+			for _, name := range set[1:] {
+				errs = append(errs, field.Forbidden(sp.Child(name), "may not specify more than 1 volume type per source"))
+			}
+		}
+		if s := src.Secret; s != nil {
+			p := sp.Child("secret")
+			if s.Name == "" {
+				errs = append(errs, field.Required(p.Child("name"), ""))
+			} else {
+				errs = append(errs, validateDNSSubdomain(s.Name, p.Child("name"))...)
+			}
+			errs = append(errs, validateProjection(s.Items, nil, p)...)
+			for j, it := range s.Items {
+				addPath(it.Path, p.Child("items").Index(j).Child("path"))
+			}
+		}
+		if cm := src.ConfigMap; cm != nil {
+			p := sp.Child("configMap")
+			if cm.Name == "" {
+				errs = append(errs, field.Required(p.Child("name"), ""))
+			} else {
+				errs = append(errs, validateDNSSubdomain(cm.Name, p.Child("name"))...)
+			}
+			errs = append(errs, validateProjection(cm.Items, nil, p)...)
+			for j, it := range cm.Items {
+				addPath(it.Path, p.Child("items").Index(j).Child("path"))
+			}
+		}
+		if d := src.DownwardAPI; d != nil {
+			p := sp.Child("downwardAPI").Child("items")
+			errs = append(errs, validateDownwardAPIFiles(d.Items, p)...)
+			for j, it := range d.Items {
+				addPath(it.Path, p.Index(j).Child("path"))
+			}
+		}
+		if src.ServiceAccountToken != nil {
+			errs = append(errs, field.Forbidden(sp.Child("serviceAccountToken"),
+				"serviceAccountToken projections are not supported by minik8s (no bound service account tokens are issued); use a secret projection"))
+		}
 	}
 	return errs
 }

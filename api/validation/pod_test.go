@@ -109,6 +109,73 @@ func TestValidatePod(t *testing.T) {
 		}, want: []string{"spec.volumes[2].hostPath.path: Required value", "spec.volumes[2].hostPath.type: Unsupported value",
 			"spec.volumes[3].secret.secretName: Required value", "spec.volumes[3].secret.defaultMode: Invalid value",
 			"spec.volumes[3].secret.items[0].path: Invalid value", "spec.volumes[4].emptyDir.medium: Unsupported value"}},
+		{name: "valid downwardAPI and projected volumes", mutate: func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes,
+				corev1.Volume{Name: "podinfo", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+					DefaultMode: ptr(int32(0644)), Items: []corev1.DownwardAPIVolumeFile{
+						{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.labels"}},
+						{Path: "dir/tier", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.labels['tier']"}, Mode: ptr(int32(0400))},
+						{Path: "mem", ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: "web", Resource: "limits.memory", Divisor: resource.MustParse("1Mi")}},
+					}}}},
+				corev1.Volume{Name: "all", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+					DefaultMode: ptr(int32(0640)), Sources: []corev1.VolumeProjection{
+						{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}}},
+						{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "c"},
+							Items: []corev1.KeyToPath{{Key: "a", Path: "cfg/a"}}, Optional: ptr(true)}},
+						{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
+							{Path: "uid", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.uid"}}}}},
+					}}}},
+			)
+		}},
+		{name: "downwardAPI volume files checked", mutate: func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes,
+				corev1.Volume{Name: "podinfo", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+					DefaultMode: ptr(int32(01000)), Items: []corev1.DownwardAPIVolumeFile{
+						{Path: "../up", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}},
+						{Path: "/abs", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}},
+						{Path: "..data", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}},
+						{Path: "ip", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "status.podIP"}},
+						{Path: "none"},
+						{Path: "both", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"},
+							ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: "web", Resource: "limits.cpu"}},
+						{Path: "disk", ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.ephemeral-storage"}},
+						{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v2", FieldPath: "metadata.name"}, Mode: ptr(int32(-1))},
+					}}}},
+			)
+		}, want: []string{"spec.volumes[2].downwardAPI.defaultMode: Invalid value",
+			"spec.volumes[2].downwardAPI.items[0].path: Invalid value", "spec.volumes[2].downwardAPI.items[1].path: Invalid value",
+			"spec.volumes[2].downwardAPI.items[2].path: Invalid value", "spec.volumes[2].downwardAPI.items[3].fieldRef.fieldPath: Unsupported value",
+			"spec.volumes[2].downwardAPI.items[4]: Required value", "spec.volumes[2].downwardAPI.items[5]: Invalid value",
+			"spec.volumes[2].downwardAPI.items[6].resourceFieldRef.containerName: Required value",
+			"spec.volumes[2].downwardAPI.items[6].resourceFieldRef.resource: Unsupported value",
+			"spec.volumes[2].downwardAPI.items[7].path: Required value", "spec.volumes[2].downwardAPI.items[7].mode: Invalid value",
+			"spec.volumes[2].downwardAPI.items[7].fieldRef.apiVersion: Unsupported value"}},
+		{name: "projected sources checked", mutate: func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes,
+				corev1.Volume{Name: "all", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+					{},
+					{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}},
+						ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "c"}}},
+					{Secret: &corev1.SecretProjection{Items: []corev1.KeyToPath{{Key: "k", Path: "x"}}}},
+					{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "c"},
+						Items: []corev1.KeyToPath{{Key: "k", Path: "x"}, {Key: "j", Path: "/etc/x"}}}},
+					{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
+						{Path: "a/../b", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "spec.nodeName"}}}}},
+					{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}},
+				}}}},
+				corev1.Volume{Name: "two", VolumeSource: corev1.VolumeSource{
+					DownwardAPI: &corev1.DownwardAPIVolumeSource{},
+					Projected:   &corev1.ProjectedVolumeSource{}}},
+			)
+		}, want: []string{"spec.volumes[2].projected.sources[0]: Required value",
+			"spec.volumes[2].projected.sources[1].configMap: Forbidden",
+			"spec.volumes[2].projected.sources[2].secret.name: Required value",
+			"spec.volumes[2].projected.sources[3].configMap.items[0].path: Invalid value",
+			"spec.volumes[2].projected.sources[3].configMap.items[1].path: Invalid value",
+			"spec.volumes[2].projected.sources[4].downwardAPI.items[0].path: Invalid value",
+			"spec.volumes[2].projected.sources[4].downwardAPI.items[0].fieldRef.fieldPath: Unsupported value",
+			"spec.volumes[2].projected.sources[5].serviceAccountToken: Forbidden",
+			"spec.volumes[3].projected: Forbidden"}},
 		{name: "volume mount refers to missing volume", mutate: func(p *corev1.Pod) {
 			p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts,
 				corev1.VolumeMount{Name: "data", MountPath: "/data"},

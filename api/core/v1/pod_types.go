@@ -305,10 +305,12 @@ type Volume struct {
 // VolumeSource says where a volume's content comes from; exactly one field
 // is set.
 type VolumeSource struct {
-	HostPath  *HostPathVolumeSource  `json:"hostPath,omitempty"`
-	EmptyDir  *EmptyDirVolumeSource  `json:"emptyDir,omitempty"`
-	Secret    *SecretVolumeSource    `json:"secret,omitempty"`
-	ConfigMap *ConfigMapVolumeSource `json:"configMap,omitempty"`
+	HostPath    *HostPathVolumeSource    `json:"hostPath,omitempty"`
+	EmptyDir    *EmptyDirVolumeSource    `json:"emptyDir,omitempty"`
+	Secret      *SecretVolumeSource      `json:"secret,omitempty"`
+	ConfigMap   *ConfigMapVolumeSource   `json:"configMap,omitempty"`
+	DownwardAPI *DownwardAPIVolumeSource `json:"downwardAPI,omitempty"`
+	Projected   *ProjectedVolumeSource   `json:"projected,omitempty"`
 }
 
 // HostPathType constrains what must exist at a hostPath.
@@ -356,8 +358,10 @@ type KeyToPath struct {
 
 // Default file modes for projected volumes.
 const (
-	ConfigMapVolumeSourceDefaultMode int32 = 0644
-	SecretVolumeSourceDefaultMode    int32 = 0644
+	ConfigMapVolumeSourceDefaultMode   int32 = 0644
+	SecretVolumeSourceDefaultMode      int32 = 0644
+	DownwardAPIVolumeSourceDefaultMode int32 = 0644
+	ProjectedVolumeSourceDefaultMode   int32 = 0644
 )
 
 // ConfigMapVolumeSource projects a ConfigMap's keys as files.
@@ -374,6 +378,67 @@ type SecretVolumeSource struct {
 	Items       []KeyToPath `json:"items,omitempty"`
 	DefaultMode *int32      `json:"defaultMode,omitempty"`
 	Optional    *bool       `json:"optional,omitempty"`
+}
+
+// DownwardAPIVolumeSource projects fields of the pod (and its containers'
+// resources) as files.
+type DownwardAPIVolumeSource struct {
+	Items       []DownwardAPIVolumeFile `json:"items,omitempty"`
+	DefaultMode *int32                  `json:"defaultMode,omitempty"`
+}
+
+// DownwardAPIVolumeFile is one file of a downwardAPI volume or projection:
+// exactly one of FieldRef (metadata.name, metadata.namespace, metadata.uid,
+// metadata.labels, metadata.annotations, metadata.labels['k'],
+// metadata.annotations['k']) and ResourceFieldRef is set.
+type DownwardAPIVolumeFile struct {
+	Path             string                 `json:"path"`
+	FieldRef         *ObjectFieldSelector   `json:"fieldRef,omitempty"`
+	ResourceFieldRef *ResourceFieldSelector `json:"resourceFieldRef,omitempty"`
+	Mode             *int32                 `json:"mode,omitempty"`
+}
+
+// ProjectedVolumeSource is the union of several sources in one directory.
+type ProjectedVolumeSource struct {
+	Sources     []VolumeProjection `json:"sources"`
+	DefaultMode *int32             `json:"defaultMode,omitempty"`
+}
+
+// VolumeProjection is one source of a projected volume; exactly one field
+// is set. ServiceAccountToken decodes (so a Kubernetes manifest reads) but
+// validation rejects it: minik8s issues no bound service account tokens.
+type VolumeProjection struct {
+	Secret              *SecretProjection              `json:"secret,omitempty"`
+	DownwardAPI         *DownwardAPIProjection         `json:"downwardAPI,omitempty"`
+	ConfigMap           *ConfigMapProjection           `json:"configMap,omitempty"`
+	ServiceAccountToken *ServiceAccountTokenProjection `json:"serviceAccountToken,omitempty"`
+}
+
+// SecretProjection projects a Secret's keys into a projected volume.
+type SecretProjection struct {
+	LocalObjectReference `json:",inline"`
+	Items                []KeyToPath `json:"items,omitempty"`
+	Optional             *bool       `json:"optional,omitempty"`
+}
+
+// ConfigMapProjection projects a ConfigMap's keys into a projected volume.
+type ConfigMapProjection struct {
+	LocalObjectReference `json:",inline"`
+	Items                []KeyToPath `json:"items,omitempty"`
+	Optional             *bool       `json:"optional,omitempty"`
+}
+
+// DownwardAPIProjection projects pod fields into a projected volume.
+type DownwardAPIProjection struct {
+	Items []DownwardAPIVolumeFile `json:"items,omitempty"`
+}
+
+// ServiceAccountTokenProjection is Kubernetes' bound token projection. Not
+// supported: validation rejects it.
+type ServiceAccountTokenProjection struct {
+	Audience          string `json:"audience,omitempty"`
+	ExpirationSeconds *int64 `json:"expirationSeconds,omitempty"`
+	Path              string `json:"path"`
 }
 
 // Affinity groups node affinity and pod (anti-)affinity scheduling rules.
