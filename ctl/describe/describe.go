@@ -416,8 +416,41 @@ func (o *out) volumes(level int, vs []corev1.Volume) {
 			o.line(l, "Type:\tSecret (a volume populated by a Secret)")
 			o.line(l, "SecretName:\t%s", v.Secret.SecretName)
 			o.line(l, "Optional:\t%v", v.Secret.Optional != nil && *v.Secret.Optional)
+		case v.DownwardAPI != nil:
+			o.line(l, "Type:\tDownwardAPI (a volume populated by information about the pod)")
+			o.line(l, "Items:")
+			o.downwardItems(l+1, v.DownwardAPI.Items)
+		case v.Projected != nil:
+			o.line(l, "Type:\tProjected (a volume that contains injected data from multiple sources)")
+			for _, src := range v.Projected.Sources {
+				switch {
+				case src.Secret != nil:
+					o.line(l, "SecretName:\t%s", src.Secret.Name)
+					o.line(l, "SecretOptional:\t%v", src.Secret.Optional != nil && *src.Secret.Optional)
+				case src.ConfigMap != nil:
+					o.line(l, "ConfigMapName:\t%s", src.ConfigMap.Name)
+					o.line(l, "ConfigMapOptional:\t%v", src.ConfigMap.Optional != nil && *src.ConfigMap.Optional)
+				case src.DownwardAPI != nil:
+					o.line(l, "DownwardAPI:\ttrue")
+					o.downwardItems(l+1, src.DownwardAPI.Items)
+				case src.ServiceAccountToken != nil:
+					o.line(l, "TokenExpirationSeconds:\t(not supported by minik8s)")
+				}
+			}
 		default:
 			o.line(l, "Type:\t<unknown>")
+		}
+	}
+}
+
+// downwardItems lists a downward API volume's files as "source -> path".
+func (o *out) downwardItems(level int, items []corev1.DownwardAPIVolumeFile) {
+	for _, it := range items {
+		switch {
+		case it.FieldRef != nil:
+			o.line(level, "%s -> %s", it.FieldRef.FieldPath, it.Path)
+		case it.ResourceFieldRef != nil:
+			o.line(level, "%s -> %s", it.ResourceFieldRef.Resource, it.Path)
 		}
 	}
 }

@@ -99,7 +99,10 @@ func TestDescribeFacts(t *testing.T) {
 	for name, wants := range map[string][]string{
 		"pod": {"Node:", "node-1/10.0.0.11", "Controlled By:", "ReplicaSet/web-7d9f8", "CrashLoopBackOff", "Restart Count:", "4",
 			"<set to the key 'password' in secret 'db'>", "http-get http://:http/healthz", "/etc/web from config (ro)",
-			"Ready False", "BackOff", "30s (x12 over 8m)", "kubelet, node-1"},
+			"Ready False", "BackOff", "30s (x12 over 8m)", "kubelet, node-1",
+			"DownwardAPI (a volume populated by information about the pod)", "metadata.labels -> labels", "limits.memory -> mem",
+			"Projected (a volume that contains injected data from multiple sources)", "SecretName: db", "ConfigMapOptional: true",
+			"metadata.name -> name"},
 		"deployment": {"3 desired | 2 updated | 4 total | 3 available | 1 unavailable", "25% max unavailable, 25% max surge",
 			"NewReplicaSet:", "nginx-deployment-559d658b74 (2/2 replicas created)", "OldReplicaSets:", "nginx-deployment-66b6c48dd5",
 			"Progressing", "ReplicaSetUpdated", "Events:", "<none>"},
