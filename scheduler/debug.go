@@ -218,7 +218,7 @@ func (s *Scheduler) Handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /debug/pods", func(w http.ResponseWriter, _ *http.Request) {
-		var out []PendingPod
+		out := []PendingPod{} // [] rather than null when nothing is pending
 		seen := map[types.UID]bool{}
 		for _, pod := range s.queue.PendingPods() {
 			loc, attempts := s.queue.Where(pod.UID)
