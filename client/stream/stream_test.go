@@ -146,7 +146,10 @@ func TestPortForward(t *testing.T) {
 		if _, err := httpstream.Handshake(r, w, []string{PortForwardProtocol}); err != nil {
 			return
 		}
-		pairs := map[string]chan httpstream.Stream{}
+		// The two streams of a connection may arrive in either order (each
+		// is handed over by its own goroutine), so pair them up by
+		// requestID without blocking the loop.
+		errStreams, dataStreams := map[string]httpstream.Stream{}, map[string]httpstream.Stream{}
 		ch := make(chan httpstream.Stream, 8)
 		conn := spdy.NewResponseUpgrader().UpgradeResponse(w, r, func(s httpstream.Stream, reply <-chan struct{}) error {
 			go func() { <-reply; ch <- s }()
@@ -160,14 +163,17 @@ func TestPortForward(t *testing.T) {
 			select {
 			case s := <-ch:
 				id := s.Headers().Get("requestID")
-				if pairs[id] == nil {
-					pairs[id] = make(chan httpstream.Stream, 1)
-				}
 				if s.Headers().Get("streamType") == StreamTypeError {
-					pairs[id] <- s
+					errStreams[id] = s
+				} else {
+					dataStreams[id] = s
+				}
+				es, s := errStreams[id], dataStreams[id]
+				if es == nil || s == nil {
 					continue
 				}
-				es := <-pairs[id]
+				delete(errStreams, id)
+				delete(dataStreams, id)
 				go func() {
 					defer es.Close()
 					if s.Headers().Get("port") != "7" {
