@@ -151,6 +151,11 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 	for _, img := range o.ImportImages {
 		kubeletArgs = append(kubeletArgs, "--import-images", img)
 	}
+	if o.PodRoutes {
+		// Other nodes' pods are routed, so pod-to-pod traffic can keep
+		// its source IP, as Kubernetes network plugins do.
+		kubeletArgs = append(kubeletArgs, "--non-masquerade-cidr", o.ClusterCIDR)
+	}
 	start("kubelet", Component(kubelet.NewCommand("kubelet"), append(kubeletArgs, o.KubeletArgs...)...))
 	if !o.DisableProxy {
 		proxyArgs := []string{"--kubeconfig", kcPath, "--hostname-override", o.NodeName, "--cluster-cidr", o.ClusterCIDR}

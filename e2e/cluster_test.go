@@ -105,6 +105,31 @@ func scenarioDeployAndServe(t *testing.T, c *localCluster) {
 			t.Errorf("node port %s: %q %v", u, v, err)
 		}
 	}
+	// Pod to pod across nodes, by pod IP: the answer comes back, and the
+	// server sees the client pod's own IP (pod routes, no masquerade).
+	pods := c.readyPods(ns, "app=web")
+	var from, to *corev1.Pod
+	for i := range pods {
+		for j := range pods {
+			if pods[i].Spec.NodeName != pods[j].Spec.NodeName {
+				from, to = &pods[i], &pods[j]
+			}
+		}
+	}
+	if from == nil {
+		t.Fatal("no two web pods on different nodes")
+	}
+	out, err = c.ctl("exec", "-n", ns, from.Name, "--", "wget", "-qO-", "http://"+to.Status.PodIP+":8080/hostname")
+	if err != nil || strings.TrimSpace(out) != to.Name {
+		t.Fatalf("%s (%s) -> %s (%s) by pod IP: %q %v", from.Name, from.Spec.NodeName, to.Name, to.Spec.NodeName, out, err)
+	}
+	eventually(t, 10*time.Second, "the server's log shows the client pod's IP", func() string {
+		logs, _ := c.ctl("logs", "-n", ns, to.Name)
+		if !strings.Contains(logs, from.Status.PodIP) {
+			return fmt.Sprintf("%s's log has no %s:\n%s", to.Name, from.Status.PodIP, tail(logs, 5))
+		}
+		return ""
+	})
 }
 
 // load sends one request (new connection) every 20 ms to url until stop,

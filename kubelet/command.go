@@ -32,6 +32,7 @@ type options struct {
 	sandboxImage   string
 	podCIDR        string
 	masquerade     bool
+	nonMasqCIDR    string
 	nodeIP         string
 	taints         []string
 	labels         map[string]string
@@ -107,6 +108,7 @@ With --hollow N it runs N hollow nodes named <prefix>-0..N-1 on the fake runtime
 	f.StringVar(&o.sandboxImage, "sandbox-image", "minik8s.local/pause:3.10", "pause image for pod sandboxes")
 	f.StringVar(&o.podCIDR, "pod-cidr", "", "this node's pod CIDR (spec.podCIDR and the CNI bridge range), e.g. 10.244.1.0/24; empty: wait for the controller-manager (--allocate-node-cidrs) to assign one")
 	f.BoolVar(&o.masquerade, "masquerade-pod-traffic", true, "SNAT pod traffic leaving the pod CIDR (CNI bridge ipMasq); turn off when pod CIDRs are routed")
+	f.StringVar(&o.nonMasqCIDR, "non-masquerade-cidr", "", "traffic to this range keeps the pod's IP (the cluster's pod network when pod CIDRs are routed between nodes); the rest leaving the pod CIDR is masqueraded")
 	f.StringVar(&o.nodeIP, "node-ip", "", "InternalIP to report (default: first global IPv4 address)")
 	f.StringSliceVar(&o.taints, "register-with-taints", nil, "taints to register with, key=value:Effect")
 	f.StringToStringVar(&o.labels, "node-labels", nil, "extra labels to register with")
@@ -231,13 +233,14 @@ func run(ctx context.Context, o *options) error {
 			}
 		}
 		ctd, err := krt.StartContainerd(ctx, krt.ContainerdOptions{
-			Dir:          filepath.Join(o.rootDir, "containerd"),
-			Binary:       o.containerd,
-			SandboxImage: o.sandboxImage,
-			PodCIDR:      o.podCIDR,
-			NoMasquerade: !o.masquerade,
-			ImportImages: imgs,
-			Log:          log,
+			Dir:               filepath.Join(o.rootDir, "containerd"),
+			Binary:            o.containerd,
+			SandboxImage:      o.sandboxImage,
+			PodCIDR:           o.podCIDR,
+			NoMasquerade:      !o.masquerade,
+			NonMasqueradeCIDR: o.nonMasqCIDR,
+			ImportImages:      imgs,
+			Log:               log,
 		})
 		if err != nil {
 			return err

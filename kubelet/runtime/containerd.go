@@ -39,6 +39,10 @@ type ContainerdOptions struct {
 	// (one node-wide nat chain, see masquerade.go); pods then reach only
 	// routed networks.
 	NoMasquerade bool
+	// NonMasqueradeCIDR is traffic that keeps the pod's source IP although
+	// it leaves the pod CIDR: the cluster's pod network, when other nodes'
+	// pod CIDRs are routed (pod routes), so pods see each other's real IPs.
+	NonMasqueradeCIDR string
 	// CNIBinDir holds the CNI plugins; "" means /usr/lib/cni (Debian).
 	CNIBinDir string
 	// ImportImages are OCI tarballs imported (ctr -n k8s.io images import)
@@ -122,7 +126,7 @@ func StartContainerd(ctx context.Context, opts ContainerdOptions) (*Containerd, 
 		return nil, err
 	}
 	if opts.PodCIDR != "" && !opts.NoMasquerade {
-		err = ensureMasquerade(opts.PodCIDR, opts.Bridge)
+		err = ensureMasquerade(opts.PodCIDR, opts.NonMasqueradeCIDR, opts.Bridge)
 	} else {
 		err = removeMasquerade(opts.Bridge)
 	}

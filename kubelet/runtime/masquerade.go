@@ -29,8 +29,9 @@ func masqJump(podCIDR, bridge string) []string {
 	return []string{"-s", podCIDR, "-m", "comment", "--comment", masqComment(bridge), "-j", masqChain(bridge)}
 }
 
-// ensureMasquerade writes (or rewrites) the chain and the jump to it.
-func ensureMasquerade(podCIDR, bridge string) error {
+// ensureMasquerade writes (or rewrites) the chain and the jump to it;
+// traffic to nonMasq (if set) keeps its source too.
+func ensureMasquerade(podCIDR, nonMasq, bridge string) error {
 	ipt, err := iptables.New()
 	if err != nil {
 		return fmt.Errorf("pod masquerade: %w", err)
@@ -41,11 +42,12 @@ func ensureMasquerade(podCIDR, bridge string) error {
 	if err := ipt.ClearChain("nat", chain); err != nil {
 		return fmt.Errorf("pod masquerade: chain %s: %w", chain, err)
 	}
-	for _, rule := range [][]string{
-		{"-d", podCIDR, "-j", "RETURN"},
-		{"-d", "224.0.0.0/4", "-j", "RETURN"},
-		{"-j", "MASQUERADE"},
-	} {
+	rules := [][]string{{"-d", podCIDR, "-j", "RETURN"}}
+	if nonMasq != "" {
+		rules = append(rules, []string{"-d", nonMasq, "-j", "RETURN"})
+	}
+	rules = append(rules, []string{"-d", "224.0.0.0/4", "-j", "RETURN"}, []string{"-j", "MASQUERADE"})
+	for _, rule := range rules {
 		if err := ipt.Append("nat", chain, rule...); err != nil {
 			return fmt.Errorf("pod masquerade: %s: %w", chain, err)
 		}
