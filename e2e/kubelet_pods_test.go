@@ -57,6 +57,13 @@ func newKubeletEnv(t *testing.T, node, podCIDR string) *kubeletEnv {
 // config.
 func newKubeletEnvWith(t *testing.T, node, podCIDR string, tweak func(*kubelet.Config)) *kubeletEnv {
 	t.Helper()
+	return newKubeletEnvStarting(t, node, podCIDR, tweak, (*kubeletEnv).startKubelet)
+}
+
+// newKubeletEnvStarting sets up the API server, containerd and CRI client
+// of an env and starts its kubelet with start.
+func newKubeletEnvStarting(t *testing.T, node, podCIDR string, tweak func(*kubelet.Config), start func(*kubeletEnv)) *kubeletEnv {
+	t.Helper()
 	needKubeletDeps(t)
 	e := &kubeletEnv{t: t, node: node, podCIDR: podCIDR, tweak: tweak}
 	e.api = apiservertest.Start(t)
@@ -82,7 +89,7 @@ func newKubeletEnvWith(t *testing.T, node, podCIDR string, tweak func(*kubelet.C
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.cri.Close() })
-	e.startKubelet()
+	start(e)
 	t.Cleanup(func() {
 		if e.stopKubelet != nil {
 			e.stopKubelet()

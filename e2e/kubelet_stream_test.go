@@ -22,11 +22,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
-	"github.com/minik8s/minik8s/apiserver/apiservertest"
 	"github.com/minik8s/minik8s/ctl"
 	"github.com/minik8s/minik8s/hack/images/imagebuild"
 	"github.com/minik8s/minik8s/kubelet"
-	"github.com/minik8s/minik8s/kubelet/runtime"
 )
 
 // streamBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
@@ -53,34 +51,7 @@ func (s *streamBuffer) String() string {
 // through the API server's proxy, as they do in a cluster.
 func newProxiedKubeletEnv(t *testing.T, node, podCIDR string) *kubeletEnv {
 	t.Helper()
-	needKubeletDeps(t)
-	e := &kubeletEnv{t: t, node: node, podCIDR: podCIDR}
-	e.api = apiservertest.Start(t)
-	e.restCfg = e.api.RESTConfig(t)
-	e.cs = e.api.Clientset(t)
-	dir := shortDir(t, "mkn")
-	t.Cleanup(func() { removeCgroups("/minik8s-e2e", node) })
-	e.rootDir = dir + "/kubelet"
-	t.Cleanup(func() {
-		if err := runtime.UnmountUnder(e.rootDir); err != nil {
-			t.Errorf("unmount: %v", err)
-		}
-	})
-	e.ctd = startContainerd(t, dir+"/ctd", podCIDR)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var err error
-	if e.cri, err = runtime.DialCRI(ctx, e.ctd.Socket()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.cri.Close() })
-	e.startProxiedKubelet()
-	t.Cleanup(func() {
-		if e.stopKubelet != nil {
-			e.stopKubelet()
-		}
-	})
-	return e
+	return newKubeletEnvStarting(t, node, podCIDR, nil, (*kubeletEnv).startProxiedKubelet)
 }
 
 func (e *kubeletEnv) startProxiedKubelet() {

@@ -75,50 +75,25 @@ func (k *Kubelet) setupVolumes(pod *corev1.Pod) error {
 			if err := prepareHostPath(v.HostPath); err != nil {
 				return fmt.Errorf("volume %q: %w", v.Name, err)
 			}
-		case v.ConfigMap != nil:
-			files, err := k.configMapFiles(pod, v.ConfigMap)
+		case v.ConfigMap != nil, v.Secret != nil, v.DownwardAPI != nil, v.Projected != nil:
+			var files map[string]projectedFile
+			var err error
+			switch {
+			case v.ConfigMap != nil:
+				files, err = k.configMapFiles(pod, v.ConfigMap)
+			case v.Secret != nil:
+				files, err = k.secretFiles(pod, v.Secret)
+			case v.DownwardAPI != nil:
+				files, err = k.downwardAPIFiles(pod, v.DownwardAPI.Items, v.DownwardAPI.DefaultMode, corev1.DownwardAPIVolumeSourceDefaultMode)
+			default:
+				files, err = k.projectedFiles(pod, v.Projected)
+			}
+			if err == nil {
+				// Secrets (and projections, which may hold them) live in
+				// memory only, as in Kubernetes.
+				err = writeVolume(dir, files, v.Secret != nil || v.Projected != nil)
+			}
 			if err != nil {
-				return fmt.Errorf("volume %q: %w", v.Name, err)
-			}
-			if err := writeAtomic(dir, files); err != nil {
-				return fmt.Errorf("volume %q: %w", v.Name, err)
-			}
-		case v.Secret != nil:
-			files, err := k.secretFiles(pod, v.Secret)
-			if err != nil {
-				return fmt.Errorf("volume %q: %w", v.Name, err)
-			}
-			// Secrets live in memory only, as in Kubernetes.
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return fmt.Errorf("volume %q: %w", v.Name, err)
-			}
-			if err := mountTmpfs(dir, ""); err != nil {
-				return fmt.Errorf("volume %q: %w", v.Name, err)
-			}
-			if err := writeAtomic(dir, files); err != nil {
-				return fmt.Errorf("volume %q: %w", v.Name, err)
-			}
-		case v.DownwardAPI != nil:
-			files, err := k.downwardAPIFiles(pod, v.DownwardAPI.Items, v.DownwardAPI.DefaultMode, corev1.DownwardAPIVolumeSourceDefaultMode)
-			if err != nil {
-				return fmt.Errorf("volume %q: %w", v.Name, err)
-			}
-			if err := writeAtomic(dir, files); err != nil {
-				return fmt.Errorf("volume %q: %w", v.Name, err)
-			}
-		case v.Projected != nil:
-			files, err := k.projectedFiles(pod, v.Projected)
-			if err != nil {
-				return fmt.Errorf("volume %q: %w", v.Name, err)
-			}
-			// May hold secrets: memory only, as in Kubernetes.
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return fmt.Errorf("volume %q: %w", v.Name, err)
-			}
-			if err := mountTmpfs(dir, ""); err != nil {
-				return fmt.Errorf("volume %q: %w", v.Name, err)
-			}
-			if err := writeAtomic(dir, files); err != nil {
 				return fmt.Errorf("volume %q: %w", v.Name, err)
 			}
 		}
@@ -330,6 +305,20 @@ func (k *Kubelet) projectedFiles(pod *corev1.Pod, src *corev1.ProjectedVolumeSou
 		}
 	}
 	return out, nil
+}
+
+// writeVolume writes a configMap/secret/downwardAPI/projected volume's
+// files into dir, on a tmpfs mounted there first when inMemory.
+func writeVolume(dir string, files map[string]projectedFile, inMemory bool) error {
+	if inMemory {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := mountTmpfs(dir, ""); err != nil {
+			return err
+		}
+	}
+	return writeAtomic(dir, files)
 }
 
 // writeAtomic makes dir hold exactly files, switching all of them at once:
