@@ -32,15 +32,14 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/minik8s/minik8s/apiserver"
+	"github.com/minik8s/minik8s/hack/benchstat"
 )
 
 const (
@@ -133,9 +132,9 @@ func run(cfg config) error {
 		}
 		defer f.Close()
 	}
-	cpu0 := cpuTime()
+	cpu0 := benchstat.ProcessCPU()
 	cr := createAll(ctx, c, cfg)
-	cpuCreates := cpuTime() - cpu0
+	cpuCreates := benchstat.ProcessCPU() - cpu0
 	if cfg.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -184,16 +183,16 @@ func run(cfg config) error {
 		fmt.Printf("%-34s %v CPU (user+sys, whole process) = %v per create; %d cores would cap at ~%.0f creates/s\n",
 			"CPU during creates", cpuCreates.Round(time.Millisecond), per.Round(time.Microsecond),
 			runtime.NumCPU(), float64(runtime.NumCPU())/per.Seconds())
-		fmt.Printf("%-34s %s\n", "machine load average (1/5/15 min)", loadAvg())
+		fmt.Printf("%-34s %s\n", "machine load average (1/5/15 min)", benchstat.LoadAvg())
 	}
 	if cr.firstErr != "" {
 		fmt.Printf("%-34s %s\n", "first create error", cr.firstErr)
 	}
-	fmt.Printf("%-34s %s\n", "create latency", percentiles(cr.lat))
+	fmt.Printf("%-34s %s\n", "create latency", benchstat.Percentiles(cr.lat))
 	if watchErr != nil {
 		fmt.Printf("%-34s %v\n", "watch", watchErr)
 	}
-	fmt.Printf("%-34s %d of %d ADDED events; %s\n", "watch delivery (send -> event)", len(watchLat), cfg.n, percentiles(watchLat))
+	fmt.Printf("%-34s %d of %d ADDED events; %s\n", "watch delivery (send -> event)", len(watchLat), cfg.n, benchstat.Percentiles(watchLat))
 	fmt.Printf("%-34s %s\n", "RSS before creates", rssBefore)
 	fmt.Printf("%-34s %s\n", fmt.Sprintf("RSS with %d objects", cfg.n), rssLoaded)
 	fmt.Printf("%-34s %s\n", "RSS after GC + FreeOSMemory", rssGC)
@@ -499,24 +498,6 @@ func listAll(ctx context.Context, c *client, rv string) listResult {
 	return listResult{rv: rv, items: len(list.Items), bytes: len(body), d: d}
 }
 
-// percentiles formats p50/p90/p99/max.
-func percentiles(d []time.Duration) string {
-	if len(d) == 0 {
-		return "no samples"
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	p := func(q float64) time.Duration {
-		i := int(q*float64(len(s))+0.5) - 1
-		i = max(0, min(i, len(s)-1))
-		return s[i]
-	}
-	r := func(x time.Duration) string {
-		return fmt.Sprintf("%.1fms", float64(x)/float64(time.Millisecond))
-	}
-	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  max %s", r(p(0.50)), r(p(0.90)), r(p(0.99)), r(s[len(s)-1]))
-}
-
 type rss struct{ total, anon, file uint64 } // bytes
 
 func (r rss) String() string {
@@ -552,28 +533,6 @@ func readRSS() rss {
 		}
 	}
 	return r
-}
-
-// cpuTime is the user+system CPU time of this process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// loadAvg tells whether others were using the cores at the same time.
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -38,11 +38,9 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -55,6 +53,7 @@ import (
 	"github.com/minik8s/minik8s/client/informer"
 	"github.com/minik8s/minik8s/client/rest"
 	"github.com/minik8s/minik8s/client/typed"
+	"github.com/minik8s/minik8s/hack/benchstat"
 	"github.com/minik8s/minik8s/scheduler"
 	"github.com/minik8s/minik8s/scheduler/framework"
 )
@@ -148,7 +147,7 @@ func run(cfg config) error {
 	}
 	fmt.Printf("bench-scheduler: %d nodes, %d pods, %d clients, fsync=%v, events=%v, GOMAXPROCS=%d, %d CPUs, %s\n",
 		cfg.nodes, cfg.pods, cfg.c, cfg.fsync, cfg.events, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version())
-	fmt.Printf("%-36s %s\n", "load average at start (1/5/15 min)", loadAvg())
+	fmt.Printf("%-36s %s\n", "load average at start (1/5/15 min)", benchstat.LoadAvg())
 
 	if _, err := admin.Namespaces.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create namespace %s: %w", namespace, err)
@@ -243,7 +242,7 @@ func run(cfg config) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cpu0 := processCPU()
+	cpu0 := benchstat.ProcessCPU()
 	var synced time.Time
 	if cfg.backlog {
 		if err := startScheduler(); err != nil {
@@ -257,7 +256,7 @@ func run(cfg config) error {
 		fmt.Printf("%-36s %d failed; first: %s\n", "pod creates", cr.failed, cr.firstErr)
 	}
 	bound, werr := w.wait(ctx, cfg.pods)
-	cpu := processCPU() - cpu0
+	cpu := benchstat.ProcessCPU() - cpu0
 	if cfg.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -290,13 +289,13 @@ func run(cfg config) error {
 			float64(len(lat))/span.Seconds(), len(lat), span.Round(time.Millisecond), synced.Sub(schedStart).Round(time.Millisecond))
 		fmt.Printf("%-36s %.0f pods/s (caches synced → last bound %v)\n", "  without the initial list",
 			float64(len(lat))/last.Sub(synced).Seconds(), last.Sub(synced).Round(time.Millisecond))
-		fmt.Printf("%-36s %s\n", "latency scheduler start → bound", percentiles(lat))
+		fmt.Printf("%-36s %s\n", "latency scheduler start → bound", benchstat.Percentiles(lat))
 	} else if len(lat) > 0 {
 		span := last.Sub(cr.start)
 		fmt.Printf("%-36s %.0f pods/s (%d pods, first create → last bound %v)\n", "scheduling throughput",
 			float64(len(lat))/span.Seconds(), len(lat), span.Round(time.Millisecond))
 		fmt.Printf("%-36s %.0f pods/s (%d in %v)\n", "pod creates alone", float64(cr.ok)/cr.elapsed.Seconds(), cr.ok, cr.elapsed.Round(time.Millisecond))
-		fmt.Printf("%-36s %s\n", "latency create → bound", percentiles(lat))
+		fmt.Printf("%-36s %s\n", "latency create → bound", benchstat.Percentiles(lat))
 	}
 	if len(lat) > 0 {
 		fmt.Printf("%-36s %v for %d pods = %v per pod (API server, etcd, scheduler and this client together)\n",
@@ -317,7 +316,7 @@ func run(cfg config) error {
 	} else {
 		fmt.Printf("%-36s %d\n", "over-committed nodes", over)
 	}
-	fmt.Printf("%-36s %s\n", "load average at end (1/5/15 min)", loadAvg())
+	fmt.Printf("%-36s %s\n", "load average at end (1/5/15 min)", benchstat.LoadAvg())
 	if cfg.cpuProfile != "" {
 		fmt.Printf("%-36s go tool pprof -tagfocus=component=scheduler -top %s\n", "scheduler CPU profile", cfg.cpuProfile)
 	}
@@ -570,7 +569,7 @@ func (w *watcher) wait(ctx context.Context, want int) (map[string]time.Time, err
 			}
 		case <-tick.C:
 			n := w.count()
-			fmt.Printf("  ... %d/%d bound, load %s\n", n, want, loadAvg())
+			fmt.Printf("  ... %d/%d bound, load %s\n", n, want, benchstat.LoadAvg())
 			if n != lastN {
 				lastN, lastChange = n, time.Now()
 			} else if time.Since(lastChange) > time.Minute {
@@ -631,36 +630,4 @@ func overCommitted(ctx context.Context, cs *typed.Clientset) (int, error) {
 		}
 	}
 	return over, nil
-}
-
-func percentiles(d []time.Duration) string {
-	if len(d) == 0 {
-		return "no samples"
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	p := func(q float64) time.Duration {
-		return s[min(len(s)-1, int(q*float64(len(s))))].Round(100 * time.Microsecond)
-	}
-	return fmt.Sprintf("p50 %v  p90 %v  p99 %v  max %v", p(0.50), p(0.90), p(0.99), s[len(s)-1].Round(100*time.Microsecond))
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
