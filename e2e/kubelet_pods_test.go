@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -46,6 +47,10 @@ type kubeletEnv struct {
 	serverURL   string
 	// tweak, if set, changes the kubelet's config before it starts.
 	tweak func(*kubelet.Config)
+	// proxied makes the kubelet reachable through the API server's pod
+	// proxy: its Node reports the port its HTTPS server listens on, and
+	// it trusts the API server's client certificate.
+	proxied bool
 }
 
 func newKubeletEnv(t *testing.T, node, podCIDR string) *kubeletEnv {
@@ -57,15 +62,16 @@ func newKubeletEnv(t *testing.T, node, podCIDR string) *kubeletEnv {
 // config.
 func newKubeletEnvWith(t *testing.T, node, podCIDR string, tweak func(*kubelet.Config)) *kubeletEnv {
 	t.Helper()
-	return newKubeletEnvStarting(t, node, podCIDR, tweak, (*kubeletEnv).startKubelet)
+	return newKubeletEnvFrom(&kubeletEnv{t: t, node: node, podCIDR: podCIDR, tweak: tweak})
 }
 
-// newKubeletEnvStarting sets up the API server, containerd and CRI client
-// of an env and starts its kubelet with start.
-func newKubeletEnvStarting(t *testing.T, node, podCIDR string, tweak func(*kubelet.Config), start func(*kubeletEnv)) *kubeletEnv {
+// newKubeletEnvFrom sets up the API server, containerd and CRI client of
+// e and starts its kubelet.
+func newKubeletEnvFrom(e *kubeletEnv) *kubeletEnv {
+	t := e.t
 	t.Helper()
 	needKubeletDeps(t)
-	e := &kubeletEnv{t: t, node: node, podCIDR: podCIDR, tweak: tweak}
+	node, podCIDR := e.node, e.podCIDR
 	e.api = apiservertest.Start(t)
 	e.restCfg = e.api.RESTConfig(t)
 	e.cs = e.api.Clientset(t)
@@ -89,7 +95,7 @@ func newKubeletEnvStarting(t *testing.T, node, podCIDR string, tweak func(*kubel
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.cri.Close() })
-	start(e)
+	e.startKubelet()
 	t.Cleanup(func() {
 		if e.stopKubelet != nil {
 			e.stopKubelet()
@@ -111,6 +117,17 @@ func (e *kubeletEnv) startKubelet() {
 		SyncInterval:       500 * time.Millisecond,
 		LeaseRenewInterval: 2 * time.Second,
 	}
+	opts := kubelet.ServerOptions{Address: "127.0.0.1:0", APIServer: e.restCfg}
+	if e.proxied {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Port = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		opts.Address = fmt.Sprintf("127.0.0.1:%d", cfg.Port)
+		opts.ClientCAFile = filepath.Join(e.api.DataDir, "pki", "ca.crt")
+	}
 	if e.tweak != nil {
 		e.tweak(&cfg)
 	}
@@ -118,7 +135,7 @@ func (e *kubeletEnv) startKubelet() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := kubelet.NewServer(k, kubelet.ServerOptions{Address: "127.0.0.1:0", APIServer: e.restCfg})
+	srv := kubelet.NewServer(k, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone, srvDone := make(chan error, 1), make(chan error, 1)
 	addr := make(chan string, 1)

@@ -8,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -24,7 +22,6 @@ import (
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/ctl"
 	"github.com/minik8s/minik8s/hack/images/imagebuild"
-	"github.com/minik8s/minik8s/kubelet"
 )
 
 // streamBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
@@ -51,60 +48,7 @@ func (s *streamBuffer) String() string {
 // through the API server's proxy, as they do in a cluster.
 func newProxiedKubeletEnv(t *testing.T, node, podCIDR string) *kubeletEnv {
 	t.Helper()
-	return newKubeletEnvStarting(t, node, podCIDR, nil, (*kubeletEnv).startProxiedKubelet)
-}
-
-func (e *kubeletEnv) startProxiedKubelet() {
-	t := e.t
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	k, err := kubelet.New(kubelet.Config{
-		NodeName:           e.node,
-		RootDir:            e.rootDir,
-		PodCIDR:            e.podCIDR,
-		NodeIP:             "127.0.0.1",
-		Port:               port,
-		CgroupRoot:         "/minik8s-e2e/" + e.node,
-		SyncInterval:       500 * time.Millisecond,
-		LeaseRenewInterval: 2 * time.Second,
-	}, kubelet.Deps{Client: e.cs, Runtime: e.cri, Log: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := kubelet.NewServer(k, kubelet.ServerOptions{
-		Address:      fmt.Sprintf("127.0.0.1:%d", port),
-		ClientCAFile: filepath.Join(e.api.DataDir, "pki", "ca.crt"),
-		APIServer:    e.restCfg,
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone, srvDone := make(chan error, 1), make(chan error, 1)
-	addr := make(chan string, 1)
-	go func() { srvDone <- srv.Serve(ctx, func(a string) { addr <- a }) }()
-	go func() { runDone <- k.Run(ctx) }()
-	select {
-	case a := <-addr:
-		e.serverURL = "https://" + a
-	case err := <-srvDone:
-		t.Fatalf("kubelet server: %v", err)
-	}
-	e.stopKubelet = func() {
-		cancel()
-		for _, ch := range []chan error{runDone, srvDone} {
-			select {
-			case err := <-ch:
-				if err != nil {
-					t.Errorf("kubelet: %v", err)
-				}
-			case <-time.After(time.Minute):
-				t.Errorf("kubelet did not stop within a minute")
-			}
-		}
-		e.stopKubelet = nil
-	}
+	return newKubeletEnvFrom(&kubeletEnv{t: t, node: node, podCIDR: podCIDR, proxied: true})
 }
 
 // ctlRun runs ctl in-process against the env's API server.
