@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
@@ -73,17 +72,7 @@ func New(f *informer.Factory, cs *typed.Clientset, rec events.Recorder, cfg Conf
 		return nil, err
 	}
 	c.ctrl, c.log = ctrl, ctrl.Logger()
-	if err := nodeInf.AddEventHandler(informer.Handler{
-		AddFunc:    func(obj runtime.Object) { ctrl.Enqueue(obj) },
-		UpdateFunc: func(_, obj runtime.Object) { ctrl.Enqueue(obj) },
-		DeleteFunc: func(obj any) {
-			if n, ok := informer.ObjectOf[*corev1.Node](obj); ok {
-				c.mu.Lock()
-				delete(c.assigned, n.Name)
-				c.mu.Unlock()
-			}
-		},
-	}); err != nil {
+	if err := nodeInf.AddEventHandler(ctrl.Handler()); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -97,6 +86,10 @@ func (c *Controller) Run(ctx context.Context, _ int) error { return c.ctrl.Run(c
 func (c *Controller) reconcile(ctx context.Context, key string) (controllers.Result, error) {
 	node, err := c.nodes.Get("", key)
 	if apierrors.IsNotFound(err) {
+		// Gone: its range is free again once nobody holds it.
+		c.mu.Lock()
+		delete(c.assigned, key)
+		c.mu.Unlock()
 		return controllers.Result{}, nil
 	}
 	if err != nil {
