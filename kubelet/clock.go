@@ -1,6 +1,7 @@
 package kubelet
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -36,4 +37,26 @@ func (c *FakeClock) Step(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// every runs fn each period until ctx ends, each call under a context
+// bounded by timeout; with now, the first call is at once rather than
+// after one period. The kubelet's background loops (node status, Lease,
+// relist, housekeeping, log rotation, image GC) all have this shape.
+func every(ctx context.Context, period, timeout time.Duration, now bool, fn func(context.Context)) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		if now {
+			fctx, cancel := context.WithTimeout(ctx, timeout)
+			fn(fctx)
+			cancel()
+		}
+		now = true
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -39,10 +39,7 @@ func (k *Kubelet) imageGCLoop(ctx context.Context) {
 		return
 	}
 	gc := &imageGC{images: map[string]*imageRecord{}}
-	t := time.NewTicker(k.cfg.ImageGCInterval)
-	defer t.Stop()
-	for {
-		gctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	every(ctx, k.cfg.ImageGCInterval, 5*time.Minute, true, func(gctx context.Context) {
 		if freed, err := k.imageGCPass(gctx, gc); err != nil {
 			if ctx.Err() == nil {
 				k.log.Warn("image garbage collection failed", "err", err)
@@ -50,13 +47,7 @@ func (k *Kubelet) imageGCLoop(ctx context.Context) {
 		} else if freed > 0 {
 			k.log.Info("image garbage collection freed space", "bytes", freed)
 		}
-		cancel()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }
 
 // imageGCPass updates the records and, when the image filesystem is over

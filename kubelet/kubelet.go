@@ -494,16 +494,8 @@ func (k *Kubelet) getPod(ns, name string, uid types.UID) *corev1.Pod {
 // housekeepingLoop finds sandboxes of pods this kubelet no longer has
 // (deleted while it was down) and tears them down.
 func (k *Kubelet) housekeepingLoop(ctx context.Context) {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		k.cleanupOrphans(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	// cleanupOrphans bounds its own calls.
+	every(ctx, 30*time.Second, time.Hour, true, k.cleanupOrphans)
 }
 
 func (k *Kubelet) cleanupOrphans(ctx context.Context) {
@@ -535,27 +527,18 @@ func (k *Kubelet) cleanupOrphans(ctx context.Context) {
 // exited, say): one list per node instead of one per pod.
 func (k *Kubelet) relistLoop(ctx context.Context) {
 	last := map[string]string{}
-	t := time.NewTicker(k.cfg.SyncInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	every(ctx, k.cfg.SyncInterval, 30*time.Second, false, func(lctx context.Context) {
 		sel := map[string]string{krt.LabelNode: k.cfg.NodeName}
 		sbs, err := k.rt.ListPodSandbox(lctx, &runtimeapi.PodSandboxFilter{LabelSelector: sel})
 		var cs []*runtimeapi.Container
 		if err == nil {
 			cs, err = k.rt.ListContainers(lctx, &runtimeapi.ContainerFilter{LabelSelector: sel})
 		}
-		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
 				k.log.Warn("relisting the runtime failed", "err", err)
 			}
-			continue
+			return
 		}
 		now := map[string]string{}
 		for _, sb := range sbs {
@@ -577,7 +560,7 @@ func (k *Kubelet) relistLoop(ctx context.Context) {
 			}
 		}
 		last = now
-	}
+	})
 }
 
 // deletePod removes the pod object once its containers are gone.

@@ -34,18 +34,7 @@ func (k *Kubelet) logRotationLoop(ctx context.Context) {
 	if k.cfg.Hollow || k.cfg.ContainerLogMaxSize < 0 {
 		return
 	}
-	t := time.NewTicker(k.cfg.ContainerLogMonitorInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		lctx, cancel := context.WithTimeout(ctx, time.Minute)
-		k.rotateLogs(lctx)
-		cancel()
-	}
+	every(ctx, k.cfg.ContainerLogMonitorInterval, time.Minute, false, k.rotateLogs)
 }
 
 // rotateLogs rotates every running container's log that is too big.

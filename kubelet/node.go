@@ -319,40 +319,22 @@ func (k *Kubelet) updateNodeStatus(ctx context.Context, force bool) error {
 }
 
 func (k *Kubelet) nodeStatusLoop(ctx context.Context) {
-	t := time.NewTicker(k.cfg.NodeStatusUpdateFrequency)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	every(ctx, k.cfg.NodeStatusUpdateFrequency, 30*time.Second, false, func(uctx context.Context) {
 		if err := k.updateNodeStatus(uctx, false); err != nil && ctx.Err() == nil {
 			k.log.Warn("node status update failed", "err", err)
 		}
-		cancel()
-	}
+	})
 }
 
 // leaseLoop renews the node's Lease in kube-node-lease every
 // LeaseRenewInterval; the node lifecycle controller reads it as the
 // heartbeat.
 func (k *Kubelet) leaseLoop(ctx context.Context) {
-	t := time.NewTicker(k.cfg.LeaseRenewInterval)
-	defer t.Stop()
-	for {
-		lctx, cancel := context.WithTimeout(ctx, k.cfg.LeaseRenewInterval)
+	every(ctx, k.cfg.LeaseRenewInterval, k.cfg.LeaseRenewInterval, true, func(lctx context.Context) {
 		if err := k.renewLease(lctx); err != nil && ctx.Err() == nil {
 			k.log.Warn("lease renewal failed", "err", err)
 		}
-		cancel()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }
 
 func (k *Kubelet) renewLease(ctx context.Context) error {
