@@ -387,7 +387,7 @@ func (c *Containerd) Teardown(ctx context.Context) error {
 	if cri, err := DialCRI(ctx, c.socket); err == nil {
 		if sbs, err := cri.ListPodSandbox(ctx, nil); err == nil {
 			for _, sb := range sbs {
-				if err := cri.StopPodSandbox(ctx, sb.Id); err != nil {
+				if err := stopSandboxRetrying(ctx, cri, sb.Id); err != nil {
 					errs = append(errs, err)
 				}
 				if err := cri.RemovePodSandbox(ctx, sb.Id); err != nil {
@@ -408,6 +408,25 @@ func (c *Containerd) Teardown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("delete bridge %s: %w: %s", c.opts.Bridge, err, out))
 	}
 	return errors.Join(errs...)
+}
+
+// stopSandboxRetrying stops a sandbox, trying again for a few seconds:
+// a sandbox whose last container is exiting at that moment (the kubelet
+// just killed it) can fail with "ttrpc: closed" while its shim goes away,
+// and the next try finds it stopped.
+func stopSandboxRetrying(ctx context.Context, cri *CRI, id string) error {
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = cri.StopPodSandbox(ctx, id); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return err
 }
 
 // UnmountUnder lazily unmounts every mount point below dir, deepest first.
