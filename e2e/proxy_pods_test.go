@@ -121,7 +121,7 @@ func TestProxyPodsSingleNode(t *testing.T) {
 			}
 			byIP = map[string]string{}
 			for _, p := range pods.Items {
-				if p.DeletionTimestamp == nil && ppPodReady(&p) {
+				if p.DeletionTimestamp == nil && ready(&p) {
 					byIP[p.Status.PodIP] = p.Name
 				}
 			}
@@ -414,15 +414,6 @@ func ppReadyIPs(e *corev1.Endpoints) []string {
 	}
 	sort.Strings(ips)
 	return ips
-}
-
-func ppPodReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func ppSortedKeys(m map[string]string) []string {
