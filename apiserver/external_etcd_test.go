@@ -1,7 +1,13 @@
 package apiserver_test
 
 import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
 	"net"
 	"os"
 	"os/exec"
@@ -10,6 +16,7 @@ import (
 
 	"github.com/minik8s/minik8s/apiserver"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
+	"github.com/minik8s/minik8s/apiserver/certs"
 )
 
 // freePort asks the kernel for a free TCP port on loopback.
@@ -27,6 +34,13 @@ func freePort(t *testing.T) int {
 // the way a lab cluster runs its etcd, and returns its client URL.
 func startExternalEtcd(t *testing.T) string {
 	t.Helper()
+	return startEtcdProcess(t, "http")
+}
+
+// startEtcdProcess runs /usr/bin/etcd serving clients on scheme (http or
+// https; extra carries the TLS flags for https) and returns its client URL.
+func startEtcdProcess(t *testing.T, scheme string, extra ...string) string {
+	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -34,12 +48,14 @@ func startExternalEtcd(t *testing.T) string {
 		}
 		t.Skip("etcd not installed (apt-get install etcd-server); CI installs it")
 	}
-	client := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	host := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	client := scheme + "://" + host
 	peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	cmd := exec.Command(bin, "--name", "test", "--data-dir", t.TempDir(),
+	args := append([]string{"--name", "test", "--data-dir", t.TempDir(),
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "test="+peer, "--log-level", "error")
+		"--initial-cluster", "test=" + peer, "--log-level", "error"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "ETCD_UNSUPPORTED_ARCH=")
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting etcd: %v", err)
@@ -50,7 +66,7 @@ func startExternalEtcd(t *testing.T) string {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", client[len("http://"):], time.Second)
+		c, err := net.DialTimeout("tcp", host, time.Second)
 		if err == nil {
 			c.Close()
 			return client
@@ -87,5 +103,119 @@ func TestExternalEtcd(t *testing.T) {
 	code, body = c2.do("GET", "/api/v1/namespaces/default/configmaps/ext", "", "")
 	if code != 200 || body["data"].(map[string]any)["k"] != "v" {
 		t.Fatalf("after restart: %d %v", code, body)
+	}
+}
+
+// etcdTLSFiles are the PEM files of an etcd cluster's own PKI: its CA, the
+// serving certificate etcd presents (it covers 127.0.0.1) and a client
+// certificate the API server presents to it.
+type etcdTLSFiles struct {
+	CA, ServerCert, ServerKey, ClientCert, ClientKey string
+}
+
+// newEtcdPKI makes a CA separate from the cluster's, with the repo's own
+// PKI code: EnsurePKI gives the CA and a serving certificate for the
+// loopback addresses, IssueClientCert a client certificate from that CA.
+func newEtcdPKI(t *testing.T) etcdTLSFiles {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "etcd-pki")
+	p, err := certs.EnsurePKI(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := p.IssueClientCert("kube-apiserver-etcd-client", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cc.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := etcdTLSFiles{
+		CA:         p.CAFile(),
+		ServerCert: filepath.Join(dir, certs.ServerCertFile),
+		ServerKey:  filepath.Join(dir, certs.ServerKeyFile),
+		ClientCert: filepath.Join(dir, "apiserver-etcd-client.crt"),
+		ClientKey:  filepath.Join(dir, "apiserver-etcd-client.key"),
+	}
+	if err := os.WriteFile(f.ClientCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cc.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.ClientKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestExternalEtcdTLS runs the API server against an etcd process that
+// serves clients over TLS and requires a client certificate
+// (--client-cert-auth), the way kubeadm runs etcd; then checks that a CA
+// other than etcd's is refused with an error saying so.
+func TestExternalEtcdTLS(t *testing.T) {
+	pki := newEtcdPKI(t)
+	url := startEtcdProcess(t, "https",
+		"--cert-file", pki.ServerCert, "--key-file", pki.ServerKey,
+		"--trusted-ca-file", pki.CA, "--client-cert-auth")
+
+	s := apiservertest.Start(t, func(o *apiserver.Options) {
+		o.EtcdServers = []string{url}
+		o.EtcdCAFile, o.EtcdCertFile, o.EtcdKeyFile = pki.CA, pki.ClientCert, pki.ClientKey
+	})
+	c := newClient(t, s)
+	code, body := c.do("POST", "/api/v1/namespaces/default/configmaps", "application/json",
+		`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"tls"},"data":{"k":"v"}}`)
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, body)
+	}
+	code, body = c.do("GET", "/api/v1/namespaces/default/configmaps/tls", "", "")
+	if code != 200 || body["data"].(map[string]any)["k"] != "v" {
+		t.Fatalf("get: %d %v", code, body)
+	}
+	resp, err := s.EtcdClient().Get(t.Context(), "/registry/configmaps/default/tls")
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("object not in external etcd: %v %v", resp, err)
+	}
+
+	other := newEtcdPKI(t) // a CA that did not sign etcd's certificate
+	start := func(mod func(*apiserver.Options)) error {
+		o := apiserver.DefaultOptions()
+		o.DataDir, o.BindAddress, o.SecurePort, o.AdvertiseAddress = t.TempDir(), "127.0.0.1", 0, "127.0.0.1"
+		o.EtcdServers = []string{url}
+		o.EtcdCAFile, o.EtcdCertFile, o.EtcdKeyFile = pki.CA, pki.ClientCert, pki.ClientKey
+		mod(&o)
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		srv, err := apiserver.New(ctx, o, slog.New(slog.DiscardHandler))
+		if err == nil {
+			srv.Close()
+		}
+		return err
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*apiserver.Options)
+		want []string
+	}{
+		{"wrong CA", func(o *apiserver.Options) { o.EtcdCAFile = other.CA },
+			[]string{"--etcd-cafile", "certificate signed by unknown authority"}},
+		{"no client certificate", func(o *apiserver.Options) { o.EtcdCertFile, o.EtcdKeyFile = "", "" },
+			[]string{"--etcd-certfile", "--etcd-keyfile"}},
+		{"client certificate from another CA", func(o *apiserver.Options) {
+			o.EtcdCertFile, o.EtcdKeyFile = other.ClientCert, other.ClientKey
+		}, []string{"refused our client certificate", "--etcd-certfile"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			begin := time.Now()
+			err := start(tc.mod)
+			if err == nil {
+				t.Fatal("the API server started")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			t.Logf("after %v: %v", time.Since(begin).Round(time.Millisecond), err)
+		})
 	}
 }

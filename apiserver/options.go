@@ -3,6 +3,7 @@ package apiserver
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -25,6 +26,13 @@ type Options struct {
 	// EtcdServers, when set, are the client URLs of an external etcd
 	// cluster; empty means run an embedded etcd member in DataDir/etcd.
 	EtcdServers []string
+	// EtcdCAFile, EtcdCertFile and EtcdKeyFile secure the connection to
+	// an external etcd (https:// EtcdServers): the CA that signed etcd's
+	// serving certificate, and the client certificate and key to present
+	// when etcd runs with --client-cert-auth. Same flags as kube-apiserver.
+	EtcdCAFile   string
+	EtcdCertFile string
+	EtcdKeyFile  string
 	// EtcdClientURL is where the embedded etcd listens (for etcdctl).
 	EtcdClientURL string
 	// ServiceClusterIPRange is the CIDR Service cluster IPs come from.
@@ -74,6 +82,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.InsecurePort, "insecure-port", o.InsecurePort, "if not 0, also serve unauthenticated HTTP on 127.0.0.1:PORT (tests and debugging only)")
 	fs.StringVar(&o.AdvertiseAddress, "advertise-address", o.AdvertiseAddress, "IP other nodes use to reach this server (default: the first non-loopback IPv4)")
 	fs.StringSliceVar(&o.EtcdServers, "etcd-servers", o.EtcdServers, "client URLs of an external etcd cluster; empty runs an embedded etcd")
+	fs.StringVar(&o.EtcdCAFile, "etcd-cafile", o.EtcdCAFile, "PEM CA bundle that signed the external etcd's serving certificate; required for https:// --etcd-servers")
+	fs.StringVar(&o.EtcdCertFile, "etcd-certfile", o.EtcdCertFile, "PEM client certificate to present to the external etcd (with --etcd-keyfile)")
+	fs.StringVar(&o.EtcdKeyFile, "etcd-keyfile", o.EtcdKeyFile, "PEM private key of --etcd-certfile")
 	fs.StringVar(&o.EtcdClientURL, "etcd-client-url", o.EtcdClientURL, "where the embedded etcd listens for clients (etcdctl --endpoints)")
 	fs.StringVar(&o.ServiceClusterIPRange, "service-cluster-ip-range", o.ServiceClusterIPRange, "CIDR from which Service cluster IPs are allocated")
 	fs.StringVar(&o.NodePortRange, "service-node-port-range", o.NodePortRange, "port range for NodePort Services")
@@ -98,8 +109,52 @@ func (o *Options) Validate() error {
 	if o.WatchBookmarkInterval < 0 {
 		return fmt.Errorf("--watch-bookmark-interval: %v is negative", o.WatchBookmarkInterval)
 	}
+	if err := o.validateEtcd(); err != nil {
+		return err
+	}
 	if o.SecurePort < 0 || o.SecurePort > 65535 {
 		return fmt.Errorf("--secure-port: %d is not a port (0 picks a free one)", o.SecurePort)
+	}
+	return nil
+}
+
+// validateEtcd checks the external etcd flags as a set: TLS flags only
+// with https:// servers, an https:// server only with a CA (the cluster's
+// etcd CA is never one the system trusts), and a certificate only with its
+// key. Whether the files can be read is checked when they are loaded.
+func (o *Options) validateEtcd() error {
+	tlsFlag := ""
+	switch {
+	case o.EtcdCAFile != "":
+		tlsFlag = "--etcd-cafile"
+	case o.EtcdCertFile != "":
+		tlsFlag = "--etcd-certfile"
+	case o.EtcdKeyFile != "":
+		tlsFlag = "--etcd-keyfile"
+	}
+	if len(o.EtcdServers) == 0 {
+		if tlsFlag != "" {
+			return fmt.Errorf("%s: only used with --etcd-servers (the embedded etcd is plain http on loopback)", tlsFlag)
+		}
+		return nil
+	}
+	for _, s := range o.EtcdServers {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--etcd-servers: %q is not a URL like https://10.0.0.21:2379", s)
+		}
+		if u.Scheme == "https" && o.EtcdCAFile == "" {
+			return fmt.Errorf("--etcd-cafile: required for the https etcd server %s (the CA that signed its certificate)", s)
+		}
+		if u.Scheme == "http" && tlsFlag != "" {
+			return fmt.Errorf("--etcd-servers: %s is plain http but %s is set; use https:// URLs", s, tlsFlag)
+		}
+	}
+	if o.EtcdCertFile != "" && o.EtcdKeyFile == "" {
+		return fmt.Errorf("--etcd-keyfile: required with --etcd-certfile %s", o.EtcdCertFile)
+	}
+	if o.EtcdKeyFile != "" && o.EtcdCertFile == "" {
+		return fmt.Errorf("--etcd-certfile: required with --etcd-keyfile %s", o.EtcdKeyFile)
 	}
 	return nil
 }

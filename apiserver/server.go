@@ -169,7 +169,15 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Server, err er
 
 func (s *Server) startEtcd(ctx context.Context) error {
 	if len(s.opts.EtcdServers) > 0 {
-		c, err := etcd.Connect(ctx, s.opts.EtcdServers, nil)
+		var tlsCfg *tls.Config
+		if s.opts.EtcdCAFile != "" || s.opts.EtcdCertFile != "" {
+			files := etcd.TLSFiles{CAFile: s.opts.EtcdCAFile, CertFile: s.opts.EtcdCertFile, KeyFile: s.opts.EtcdKeyFile}
+			var err error
+			if tlsCfg, err = files.Config(); err != nil {
+				return err
+			}
+		}
+		c, err := etcd.Connect(ctx, s.opts.EtcdServers, tlsCfg)
 		if err != nil {
 			return fmt.Errorf("connecting to etcd %v: %w", s.opts.EtcdServers, err)
 		}

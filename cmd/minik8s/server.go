@@ -26,7 +26,11 @@ func apiserverCommand() *cobra.Command {
   minik8s apiserver
 
   # an external etcd cluster
-  minik8s apiserver --etcd-servers=http://10.0.0.10:2379,http://10.0.0.11:2379`,
+  minik8s apiserver --etcd-servers=http://10.0.0.10:2379,http://10.0.0.11:2379
+
+  # an external etcd over TLS with client certificates
+  minik8s apiserver --etcd-servers=https://10.0.0.10:2379 --etcd-cafile=/etc/etcd/pki/ca.crt \
+      --etcd-certfile=/etc/etcd/pki/apiserver-etcd-client.crt --etcd-keyfile=/etc/etcd/pki/apiserver-etcd-client.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runAPIServer(cmd.Context(), opts, newLogger(), nil)
