@@ -268,9 +268,6 @@ func (c *Controller) gcTerminated(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if p.DeletionTimestamp != nil {
-			continue // on its way out (a finalizer holds it)
-		}
 		if err := c.delete(ctx, p); err != nil {
 			errs = append(errs, fmt.Errorf("pod %s/%s: %w", p.Namespace, p.Name, err))
 		}

@@ -92,16 +92,23 @@ func isTerminal(p *corev1.Pod) bool {
 // threshold remain, in deletion order: evicted pods first (they are
 // clutter nobody asked to keep), then oldest first by creationTimestamp,
 // then by namespace/name so the order is total. threshold <= 0 disables
-// it. Pods already being deleted count and can be picked: they are
-// the oldest, so a sweep over a cache that still shows pods it deleted
-// picks them again (a harmless NotFound) instead of one pod too many.
+// it.
+//
+// Pods already on their way out do not count: those being deleted (a
+// finalizer holds them) and those pod GC has just marked Failed to
+// force-delete them, which the cache shows a moment before their
+// deletion. Kubernetes counts them, but it decides from one snapshot
+// every 20s; counted here, a force-deleted orphan could take a
+// terminated pod with it. A pod this sweep deleted but the cache still
+// shows does count, and is the oldest, so the next sweep picks it again
+// (a harmless NotFound) rather than one pod too many.
 func terminatedVictims(pods []*corev1.Pod, threshold int) []*corev1.Pod {
 	if threshold <= 0 {
 		return nil
 	}
 	var terminated []*corev1.Pod
 	for _, p := range pods {
-		if isTerminal(p) {
+		if isTerminal(p) && p.DeletionTimestamp == nil && !markedByPodGC(p) {
 			terminated = append(terminated, p)
 		}
 	}
@@ -126,6 +133,17 @@ func terminatedVictims(pods []*corev1.Pod, threshold int) []*corev1.Pod {
 		return strings.Compare(a.Name, b.Name)
 	})
 	return terminated[:n]
+}
+
+// markedByPodGC: the pod has the DisruptionTarget condition pod GC sets
+// right before it force-deletes an orphan.
+func markedByPodGC(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.DisruptionTarget {
+			return c.Status == corev1.ConditionTrue && c.Reason == ReasonDeletionByPodGC
+		}
+	}
+	return false
 }
 
 func isEvicted(p *corev1.Pod) bool {

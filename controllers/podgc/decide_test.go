@@ -81,7 +81,12 @@ func TestTerminatedVictims(t *testing.T) {
 		mk("s2", 2, corev1.PodSucceeded, ""),
 		mk("b2", 2, corev1.PodSucceeded, ""), // same age as s2: by name
 		mk("p9", 9, corev1.PodPending, ""),
+		mk("d0", 0, corev1.PodFailed, ""), // oldest, but being deleted
+		mk("g0", 0, corev1.PodFailed, ""), // oldest, but pod GC is deleting it
 	}
+	now := metav1.Now()
+	pods[7].DeletionTimestamp = &now
+	pods[8].Status.Conditions = []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: ReasonDeletionByPodGC}}
 	for _, tt := range []struct {
 		threshold int
 		want      string
