@@ -72,11 +72,7 @@ func (sa *serviceAllocators) repair(ctx context.Context, store storage.Interface
 		if ip, err := netip.ParseAddr(svc.Spec.ClusterIP); err == nil {
 			ips = append(ips, ip)
 		}
-		for _, p := range svc.Spec.Ports {
-			if p.NodePort != 0 {
-				ports = append(ports, int(p.NodePort))
-			}
-		}
+		ports = append(ports, serviceNodePorts(&svc)...)
 	}
 	if _, err := sa.ips.Repair(ctx, ips); err != nil {
 		return fmt.Errorf("repairing cluster IP allocations: %w", err)
@@ -95,13 +91,52 @@ func needsNodePorts(s *corev1.Service) bool {
 	return s.Spec.Type == corev1.ServiceTypeNodePort || s.Spec.Type == corev1.ServiceTypeLoadBalancer
 }
 
+// serviceNodePorts returns the node port numbers svc uses, each once: two
+// ServicePorts that differ only in protocol (53/TCP and 53/UDP) may share
+// one node port, and it is one allocation.
+func serviceNodePorts(svc *corev1.Service) []int {
+	var out []int
+	for _, p := range svc.Spec.Ports {
+		if p.NodePort != 0 && !slices.Contains(out, int(p.NodePort)) {
+			out = append(out, int(p.NodePort))
+		}
+	}
+	return out
+}
+
+// sharedNodePort is the node port a create gives a port that asks for none
+// (p, at index i), as Kubernetes does: the node port of a port with the same
+// port number and another protocol (53/TCP and 53/UDP of a DNS Service get
+// one node port), or 0 for a fresh one. It never picks a value another port
+// of the Service uses with p's protocol. Ports before i have their node
+// ports by then; later ones only if the client asked for them.
+func sharedNodePort(svc *corev1.Service, i int) int32 {
+	p := svc.Spec.Ports[i]
+	for j, q := range svc.Spec.Ports {
+		if j == i || q.Port != p.Port || q.NodePort == 0 {
+			continue
+		}
+		clash := slices.ContainsFunc(svc.Spec.Ports, func(r corev1.ServicePort) bool {
+			return r.NodePort == q.NodePort && r.Protocol == p.Protocol
+		})
+		if !clash {
+			return q.NodePort
+		}
+	}
+	return 0
+}
+
 // allocationError turns an allocator failure into the 422 a client expects,
 // naming the field.
 func allocationError(svc *corev1.Service, path *field.Path, value any, err error) error {
 	var msg string
 	switch {
 	case errors.Is(err, allocator.ErrAllocated):
-		msg = "provided value is already allocated"
+		// Kubernetes' wording.
+		msg = "provided IP is already allocated"
+		if path.String() != "spec.clusterIP" {
+			msg = "provided port is already allocated"
+		}
 	case errors.Is(err, allocator.ErrNotInRange), errors.Is(err, allocator.ErrFull):
 		msg = err.Error()
 	default:
@@ -152,12 +187,24 @@ func (t *txn) clusterIP(ctx context.Context, svc *corev1.Service) error {
 	return nil
 }
 
-// nodePorts allocates every port's nodePort that is not in keep (values
-// the Service already owns).
-func (t *txn) nodePorts(ctx context.Context, svc *corev1.Service, keep map[int32]bool) error {
+// nodePorts gives every port of svc a node port. A node port number is
+// allocated once per Service: ServicePorts that differ in protocol may
+// share it (validation refuses two with the same protocol), so a number
+// another port of this Service already holds, or that is in keep (the
+// numbers the Service owned before an update), is not allocated again. On
+// create a port that asks for none shares the node port of a port with the
+// same number (sharedNodePort), as in Kubernetes.
+func (t *txn) nodePorts(ctx context.Context, svc *corev1.Service, keep map[int32]bool, create bool) error {
+	held := map[int32]bool{}
+	for p := range keep {
+		held[p] = true
+	}
 	for i := range svc.Spec.Ports {
 		p := &svc.Spec.Ports[i]
 		path := field.NewPath("spec", "ports").Index(i).Child("nodePort")
+		if p.NodePort == 0 && create {
+			p.NodePort = sharedNodePort(svc, i)
+		}
 		switch {
 		case p.NodePort == 0:
 			n, err := t.sa.ports.AllocateNext(ctx)
@@ -166,13 +213,14 @@ func (t *txn) nodePorts(ctx context.Context, svc *corev1.Service, keep map[int32
 			}
 			t.ports = append(t.ports, n)
 			p.NodePort = int32(n)
-		case keep[p.NodePort]:
+		case held[p.NodePort]:
 		default:
 			if err := t.sa.ports.Allocate(ctx, int(p.NodePort)); err != nil {
 				return allocationError(svc, path, p.NodePort, err)
 			}
 			t.ports = append(t.ports, int(p.NodePort))
 		}
+		held[p.NodePort] = true
 	}
 	return nil
 }
@@ -186,7 +234,7 @@ func (sa *serviceAllocators) beforeCreate(ctx context.Context, obj runtime.Objec
 		}
 	}
 	if needsNodePorts(svc) {
-		if err := t.nodePorts(ctx, svc, nil); err != nil {
+		if err := t.nodePorts(ctx, svc, nil, true); err != nil {
 			t.undo()
 			return nil, err
 		}
@@ -224,22 +272,17 @@ func (sa *serviceAllocators) checkCreate(ctx context.Context, obj runtime.Object
 		svc.Spec.ClusterIPs = []string{svc.Spec.ClusterIP}
 	}
 	if needsNodePorts(svc) {
+		// First the values the client asked for, each number once however
+		// many ports (of different protocols) share it.
 		var requested []int
-		var unset []int // indexes of ports the server picks for
 		for i, p := range svc.Spec.Ports {
-			if p.NodePort == 0 {
-				unset = append(unset, i)
+			if p.NodePort == 0 || slices.Contains(requested, int(p.NodePort)) {
 				continue
 			}
 			path := field.NewPath("spec", "ports").Index(i).Child("nodePort")
 			if !sa.ports.Range().Contains(int(p.NodePort)) {
 				return allocationError(svc, path, p.NodePort, &allocator.Error{Err: allocator.ErrNotInRange,
 					What: "node port", Value: fmt.Sprint(p.NodePort), Range: sa.ports.Range().String()})
-			}
-			// The real create allocates port by port, so a value asked
-			// for twice fails on its second use.
-			if slices.Contains(requested, int(p.NodePort)) {
-				return allocationError(svc, path, p.NodePort, allocator.ErrAllocated)
 			}
 			if taken, err := sa.ports.Has(ctx, int(p.NodePort)); err != nil {
 				return err
@@ -248,14 +291,30 @@ func (sa *serviceAllocators) checkCreate(ctx context.Context, obj runtime.Object
 			}
 			requested = append(requested, int(p.NodePort))
 		}
-		if len(unset) > 0 {
-			free, err := sa.ports.PeekNext(ctx, len(unset), requested)
+		// Then the ports the server picks for, in the order nodePorts
+		// does: a shared node port if there is one, else a fresh one.
+		// Fresh ones are placeholders -1, -2, ... until peeked.
+		var freshAt []int // the port index of each fresh pick
+		for i := range svc.Spec.Ports {
+			p := &svc.Spec.Ports[i]
+			if p.NodePort != 0 {
+				continue
+			}
+			if p.NodePort = sharedNodePort(svc, i); p.NodePort == 0 {
+				freshAt = append(freshAt, i)
+				p.NodePort = int32(-len(freshAt))
+			}
+		}
+		if len(freshAt) > 0 {
+			free, err := sa.ports.PeekNext(ctx, len(freshAt), requested)
 			if err != nil {
-				path := field.NewPath("spec", "ports").Index(unset[len(free)]).Child("nodePort")
+				path := field.NewPath("spec", "ports").Index(freshAt[len(free)]).Child("nodePort")
 				return allocationError(svc, path, 0, err)
 			}
-			for k, i := range unset {
-				svc.Spec.Ports[i].NodePort = int32(free[k])
+			for i := range svc.Spec.Ports {
+				if p := &svc.Spec.Ports[i]; p.NodePort < 0 {
+					p.NodePort = int32(free[-p.NodePort-1])
+				}
 			}
 		}
 	}
@@ -278,7 +337,7 @@ func (sa *serviceAllocators) beforeUpdate(ctx context.Context, newObj, oldObj ru
 		}
 	}
 	if needsNodePorts(svc) {
-		if err := t.nodePorts(ctx, svc, owned); err != nil {
+		if err := t.nodePorts(ctx, svc, owned, false); err != nil {
 			t.undo()
 			return nil, err
 		}
@@ -292,13 +351,11 @@ func (sa *serviceAllocators) beforeUpdate(ctx context.Context, newObj, oldObj ru
 			t.undo()
 			return
 		}
-		// Give back what the Service no longer uses.
-		still := map[int32]bool{}
-		for _, p := range svc.Spec.Ports {
-			still[p.NodePort] = true
-		}
+		// Give back what the Service no longer uses; a node port two
+		// ports shared stays while either of them still uses it.
+		still := serviceNodePorts(svc)
 		for p := range owned {
-			if !still[p] {
+			if !slices.Contains(still, int(p)) {
 				_ = sa.ports.Release(context.Background(), int(p))
 			}
 		}
@@ -315,9 +372,9 @@ func (sa *serviceAllocators) afterDelete(ctx context.Context, obj runtime.Object
 	if ip, err := netip.ParseAddr(svc.Spec.ClusterIP); err == nil {
 		_ = sa.ips.Release(ctx, ip)
 	}
-	for _, p := range svc.Spec.Ports {
-		if p.NodePort != 0 {
-			_ = sa.ports.Release(ctx, int(p.NodePort))
-		}
+	// Each number once: releasing a shared node port a second time could
+	// free it from under a Service that took it in between.
+	for _, p := range serviceNodePorts(svc) {
+		_ = sa.ports.Release(ctx, p)
 	}
 }

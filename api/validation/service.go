@@ -70,6 +70,9 @@ func validateServiceSpec(spec *corev1.ServiceSpec, specPath *field.Path) field.E
 	}
 	names := sets.New[string]()
 	keys := sets.New[string]()
+	// A node port may serve several ports of different protocols (DNS on
+	// 30053/TCP and 30053/UDP), not two of the same protocol.
+	nodePorts := sets.New[string]()
 	for i := range spec.Ports {
 		p := &spec.Ports[i]
 		idxPath := portsPath.Index(i)
@@ -83,6 +86,11 @@ func validateServiceSpec(spec *corev1.ServiceSpec, specPath *field.Path) field.E
 			switch spec.Type {
 			case corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer:
 				errs = append(errs, validatePortNumber(p.NodePort, idxPath.Child("nodePort"))...)
+				key := fmt.Sprintf("%s/%d", p.Protocol, p.NodePort)
+				if nodePorts.Has(key) {
+					errs = append(errs, field.Duplicate(idxPath.Child("nodePort"), p.NodePort))
+				}
+				nodePorts.Insert(key)
 			default:
 				errs = append(errs, field.Forbidden(idxPath.Child("nodePort"),
 					fmt.Sprintf("may not be used when `type` is '%s'", spec.Type)))

@@ -46,6 +46,23 @@ func TestValidateService(t *testing.T) {
 				{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(53)},
 			}
 		}},
+		{name: "one node port for two protocols is fine", mutate: func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeNodePort
+			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyCluster
+			s.Spec.Ports = []corev1.ServicePort{
+				{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt32(53), NodePort: 30053},
+				{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(53), NodePort: 30053},
+			}
+		}},
+		{name: "one node port twice for one protocol", mutate: func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeNodePort
+			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyCluster
+			s.Spec.Ports = []corev1.ServicePort{
+				{Name: "a", Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(80), NodePort: 30080},
+				{Name: "b", Port: 81, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt32(81), NodePort: 30080},
+				{Name: "c", Port: 82, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(82), NodePort: 30080},
+			}
+		}, want: []string{"spec.ports[2].nodePort: Duplicate value"}},
 		{name: "type enum", mutate: func(s *corev1.Service) { s.Spec.Type = "Ingress" },
 			want: []string{"spec.type: Unsupported value"}},
 		{name: "node port on cluster IP service", mutate: func(s *corev1.Service) { s.Spec.Ports[0].NodePort = 30080 },
