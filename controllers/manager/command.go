@@ -19,11 +19,14 @@ func NewCommand(use string) *cobra.Command {
 	var logLevel string
 	cmd := &cobra.Command{
 		Use:   use,
-		Short: "Run the minik8s controllers (Deployment, ReplicaSet, Endpoints, Namespace, garbage collector, node lifecycle)",
+		Short: "Run the minik8s controllers (Deployment, ReplicaSet, Endpoints, Namespace, garbage collector, node lifecycle, pod GC)",
 		Long: `controller-manager watches the API server and keeps the cluster converging on what its
 objects ask for: Deployments roll out ReplicaSets, ReplicaSets keep their pods, Services get
 Endpoints, deleted Namespaces are emptied, owned objects follow their owners (garbage
-collection), and nodes that stop heartbeating are tainted and their pods evicted.
+collection), nodes that stop heartbeating are tainted and their pods evicted, and pods
+nobody will finish off are force-deleted (pod GC: pods of deleted nodes, Terminating pods
+of nodes tainted node.kubernetes.io/out-of-service, terminated pods beyond
+--terminated-pod-gc-threshold).
 
 Run one or more replicas: they elect a leader through the Lease
 kube-system/kube-controller-manager and only the leader acts; a standby takes over

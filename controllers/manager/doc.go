@@ -1,8 +1,8 @@
 // Package manager owns the controller-manager: one process that runs every
 // controller (deployment, replicaset, endpoints, namespace,
-// garbagecollector, nodelifecycle) on one set of shared informers, behind
-// Lease-based leader election so several replicas can run and only one
-// acts. It also serves /healthz, /readyz and /metrics.
+// garbagecollector, nodelifecycle, nodeipam, podgc) on one set of shared
+// informers, behind Lease-based leader election so several replicas can
+// run and only one acts. It also serves /healthz, /readyz and /metrics.
 //
 // Each leadership term builds fresh informers, queues and expectations and
 // ends when leadership does (Run then returns, and the process should

@@ -31,8 +31,12 @@ import (
 	"github.com/minik8s/minik8s/controllers/namespace"
 	"github.com/minik8s/minik8s/controllers/nodeipam"
 	"github.com/minik8s/minik8s/controllers/nodelifecycle"
+	"github.com/minik8s/minik8s/controllers/podgc"
 	"github.com/minik8s/minik8s/controllers/replicaset"
 )
+
+// podGCWorkers is how many pods pod GC handles at once.
+const podGCWorkers = 5
 
 // UserAgent is how the controller-manager identifies itself to the API
 // server.
@@ -244,6 +248,13 @@ func (m *Manager) runControllers(ctx context.Context) error {
 			c, err := nodelifecycle.New(f, m.cs, recorder(nodelifecycle.Name), nodelifecycle.Config{
 				GracePeriod: o.NodeMonitorGracePeriod, NotReadyTolerationSeconds: &notReady,
 				UnreachableTolerationSeconds: &unreachable, Options: opts()})
+			return runOf(c, err)
+		}),
+		// Kubernetes has no concurrency flag for pod GC; a few workers let
+		// the pods of a dead node go in parallel.
+		add("podgc", podGCWorkers, func() (func(context.Context, int) error, error) {
+			c, err := podgc.New(f, m.cs, recorder(podgc.Name), podgc.Config{
+				TerminatedPodThreshold: o.TerminatedPodGCThreshold, OrphanQuarantine: o.PodGCOrphanQuarantine, Options: opts()})
 			return runOf(c, err)
 		}),
 	)

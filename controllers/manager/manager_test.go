@@ -28,11 +28,14 @@ const (
 )
 
 // startManager runs a controller-manager replica with short leader
-// election timings; kill stops it the way a crash would (its Lease is not
-// handed over).
-func startManager(t *testing.T, e *testenv.Env, name string) (m *manager.Manager, kill func()) {
+// election timings (and whatever tune changes); kill stops it the way a
+// crash would (its Lease is not handed over).
+func startManager(t *testing.T, e *testenv.Env, name string, tune ...func(*manager.Options)) (m *manager.Manager, kill func()) {
 	t.Helper()
 	o := manager.DefaultOptions()
+	for _, f := range tune {
+		f(&o)
+	}
 	o.Kubeconfig = e.Server.Kubeconfig
 	o.Identity = name
 	o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = 3*time.Second, 2*time.Second, 500*time.Millisecond
@@ -234,5 +237,54 @@ func waitRollout(t *testing.T, e *testenv.Env, ns, image string) {
 			n++
 		}
 		return n == 10 && len(owners) == 1, fmt.Errorf("%d pods from %d replica sets", n, len(owners))
+	})
+}
+
+// TestPodGCRuns: the manager runs pod GC with its flags' settings: the
+// pods of a deleted node are force-deleted after --pod-gc-orphan-quarantine
+// (shortened here), and terminated pods beyond
+// --terminated-pod-gc-threshold go.
+func TestPodGCRuns(t *testing.T) {
+	e := testenv.Start(t)
+	startManager(t, e, "a", func(o *manager.Options) {
+		o.PodGCOrphanQuarantine = time.Second
+		o.TerminatedPodGCThreshold = 1
+		o.Controllers = []string{"podgc"}
+	})
+	ns := e.Namespace("podgc")
+	if _, err := e.CS.Nodes.Create(e.Ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gone"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pods := e.CS.Pods.Namespace(ns)
+	for _, name := range []string{"orphan", "done-1", "done-2"} {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{NodeName: "gone", Containers: []corev1.Container{{Name: "c", Image: v1}}}}
+		if name != "orphan" {
+			p.Spec.NodeName = ""
+		}
+		created, err := pods.Create(e.Ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name != "orphan" {
+			created.Status.Phase = corev1.PodSucceeded
+			if _, err := pods.UpdateStatus(e.Ctx, created, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := e.CS.Nodes.Delete(e.Ctx, "gone", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the orphan and one terminated pod are deleted", func() (bool, error) {
+		l, err := pods.List(e.Ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		var names []string
+		for _, p := range l.Items {
+			names = append(names, p.Name)
+		}
+		return len(names) == 1 && strings.HasPrefix(names[0], "done-"), fmt.Errorf("pods %v", names)
 	})
 }

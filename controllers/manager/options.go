@@ -13,6 +13,7 @@ import (
 	"github.com/minik8s/minik8s/client/leaderelection"
 	"github.com/minik8s/minik8s/controllers/nodeipam"
 	"github.com/minik8s/minik8s/controllers/nodelifecycle"
+	"github.com/minik8s/minik8s/controllers/podgc"
 )
 
 // DefaultKubeconfig is the kubeconfig the API server writes for the
@@ -20,7 +21,7 @@ import (
 const DefaultKubeconfig = "/var/lib/minik8s/kube-controller-manager.kubeconfig"
 
 // AllControllers are the controllers the manager knows, all on by default.
-var AllControllers = []string{"deployment", "replicaset", "endpoints", "namespace", "garbagecollector", "nodelifecycle", "nodeipam"}
+var AllControllers = []string{"deployment", "replicaset", "endpoints", "namespace", "garbagecollector", "nodelifecycle", "nodeipam", "podgc"}
 
 // Options are the controller-manager's settings, one flag each.
 type Options struct {
@@ -54,6 +55,14 @@ type Options struct {
 	AllocateNodeCIDRs bool
 	ClusterCIDR       string
 	NodeCIDRMaskSize  int
+
+	// TerminatedPodGCThreshold is how many terminated (Succeeded or
+	// Failed) pods may exist before pod GC deletes the oldest; 0 disables
+	// that part of it.
+	TerminatedPodGCThreshold int
+	// PodGCOrphanQuarantine is how long pod GC waits before deleting the
+	// pods of a node that no longer exists.
+	PodGCOrphanQuarantine time.Duration
 
 	// ResyncPeriod re-delivers every cached object to the controllers this
 	// often, a safety net for level-triggered reconciling (0 = never).
@@ -89,6 +98,8 @@ func DefaultOptions() Options {
 		ResyncPeriod:                        10 * time.Minute,
 		ClusterCIDR:                         "10.244.0.0/16",
 		NodeCIDRMaskSize:                    nodeipam.DefaultNodeMaskSize,
+		TerminatedPodGCThreshold:            podgc.DefaultTerminatedPodThreshold,
+		PodGCOrphanQuarantine:               podgc.DefaultOrphanQuarantine,
 	}
 }
 
@@ -119,6 +130,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.AllocateNodeCIDRs, "allocate-node-cidrs", o.AllocateNodeCIDRs, "give each Node without one a pod CIDR (spec.podCIDR) from --cluster-cidr")
 	fs.StringVar(&o.ClusterCIDR, "cluster-cidr", o.ClusterCIDR, "the range pod CIDRs come from (with --allocate-node-cidrs)")
 	fs.IntVar(&o.NodeCIDRMaskSize, "node-cidr-mask-size", o.NodeCIDRMaskSize, "prefix length of each node's pod CIDR")
+	fs.IntVar(&o.TerminatedPodGCThreshold, "terminated-pod-gc-threshold", o.TerminatedPodGCThreshold, "terminated (Succeeded or Failed) pods kept before the oldest are deleted (0 = keep all)")
+	fs.DurationVar(&o.PodGCOrphanQuarantine, "pod-gc-orphan-quarantine", o.PodGCOrphanQuarantine, "how long the pods of a node that no longer exists are left alone before they are force-deleted")
 	fs.DurationVar(&o.ResyncPeriod, "min-resync-period", o.ResyncPeriod, "how often every cached object is reconciled again even without changes (0 = never)")
 }
 
@@ -162,6 +175,12 @@ func (o *Options) Validate() error {
 	}
 	if o.NodeMonitorGracePeriod <= 0 {
 		return fmt.Errorf("--node-monitor-grace-period: must be positive")
+	}
+	if o.TerminatedPodGCThreshold < 0 {
+		return fmt.Errorf("--terminated-pod-gc-threshold: must be 0 (disabled) or more")
+	}
+	if o.PodGCOrphanQuarantine <= 0 {
+		return fmt.Errorf("--pod-gc-orphan-quarantine: must be positive")
 	}
 	if o.AllocateNodeCIDRs {
 		if _, _, err := net.ParseCIDR(o.ClusterCIDR); err != nil {

@@ -16,7 +16,7 @@ func TestEnabled(t *testing.T) {
 		wantErr bool
 	}{
 		{[]string{"*"}, strings.Join(sorted(AllControllers), ","), false},
-		{[]string{"*", "-garbagecollector"}, "deployment,endpoints,namespace,nodeipam,nodelifecycle,replicaset", false},
+		{[]string{"*", "-garbagecollector"}, "deployment,endpoints,namespace,nodeipam,nodelifecycle,podgc,replicaset", false},
 		{[]string{"replicaset", "deployment"}, "deployment,replicaset", false},
 		{[]string{"-replicaset"}, "", false},
 		{[]string{"*", "cronjob"}, "", true},
@@ -55,6 +55,9 @@ func TestValidate(t *testing.T) {
 		{func(o *Options) { o.LeaderElect = false; o.LeaseDuration = 0 }, false},
 		{func(o *Options) { o.NodeMonitorGracePeriod = 0 }, true},
 		{func(o *Options) { o.ConcurrentGCSyncs = 0 }, true},
+		{func(o *Options) { o.TerminatedPodGCThreshold = 0 }, false},
+		{func(o *Options) { o.TerminatedPodGCThreshold = -1 }, true},
+		{func(o *Options) { o.PodGCOrphanQuarantine = 0 }, true},
 	} {
 		o := DefaultOptions()
 		tt.mutate(&o)
@@ -69,6 +72,8 @@ func TestCommandRejectsBadFlags(t *testing.T) {
 		{"--controllers=*,cronjob"},
 		{"--log-level=loud"},
 		{"--leader-elect-lease-duration=1s", "--leader-elect-renew-deadline=2s"},
+		{"--terminated-pod-gc-threshold=-1"},
+		{"--pod-gc-orphan-quarantine=0s"},
 		{"unexpected-argument"},
 	} {
 		cmd := NewCommand("controller-manager")
