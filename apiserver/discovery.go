@@ -59,6 +59,13 @@ func (d *discovery) resourceList(group, version string) *metav1.APIResourceList 
 		}
 		if r.Binder != nil {
 			sub("binding", "Binding", "create")
+			// policy/v1 Eviction (rest/eviction.go): kubectl drain finds the
+			// subresource's group and version here and then evicts instead
+			// of deleting. There are no PodDisruptionBudgets, hence no policy
+			// group of resources in /apis.
+			i := len(list.APIResources)
+			sub("eviction", "Eviction", "create")
+			list.APIResources[i].Group, list.APIResources[i].Version = "policy", "v1"
 			// Served by the pod's kubelet through the API server (podproxy.go).
 			sub("log", "Pod", "get")
 			sub("exec", "PodExecOptions", "create", "get")

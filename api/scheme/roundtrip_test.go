@@ -12,10 +12,12 @@ import (
 	autoscalingv1 "github.com/minik8s/minik8s/api/autoscaling/v1"
 	coordinationv1 "github.com/minik8s/minik8s/api/coordination/v1"
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
+	policyv1 "github.com/minik8s/minik8s/api/policy/v1"
 	k8sappsv1 "k8s.io/api/apps/v1"
 	k8sautoscalingv1 "k8s.io/api/autoscaling/v1"
 	k8scoordinationv1 "k8s.io/api/coordination/v1"
 	k8scorev1 "k8s.io/api/core/v1"
+	k8spolicyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -45,6 +47,7 @@ var fixtures = []fixture{
 	{"replicaset.json", appsv1.SchemeGroupVersion.WithKind("ReplicaSet"), &appsv1.ReplicaSet{}, &k8sappsv1.ReplicaSet{}},
 	{"lease.json", coordinationv1.SchemeGroupVersion.WithKind("Lease"), &coordinationv1.Lease{}, &k8scoordinationv1.Lease{}},
 	{"scale.json", autoscalingv1.SchemeGroupVersion.WithKind("Scale"), &autoscalingv1.Scale{}, &k8sautoscalingv1.Scale{}},
+	{"eviction.json", policyv1.SchemeGroupVersion.WithKind("Eviction"), &policyv1.Eviction{}, &k8spolicyv1.Eviction{}},
 }
 
 func readFixture(t *testing.T, name string) []byte {

@@ -5,6 +5,7 @@ import (
 	autoscalingv1 "github.com/minik8s/minik8s/api/autoscaling/v1"
 	coordinationv1 "github.com/minik8s/minik8s/api/coordination/v1"
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
+	policyv1 "github.com/minik8s/minik8s/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -33,6 +34,7 @@ var groups = []func(*runtime.Scheme) error{
 	appsv1.AddToScheme,
 	coordinationv1.AddToScheme,
 	autoscalingv1.AddToScheme,
+	policyv1.AddToScheme,
 }
 
 // AddToScheme registers every minik8s group, the meta types and the

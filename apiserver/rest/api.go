@@ -146,6 +146,14 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, res *registry.Resour
 			return notSupported(res, ri)
 		}
 		return a.bindPod(w, r, res, ri)
+	case "eviction":
+		if res.Resource != "pods" || res.Group != "" {
+			return noSuchPath(ri)
+		}
+		if ri.Verb != "create" {
+			return notSupported(res, ri)
+		}
+		return a.evictPod(w, r, res, ri)
 	case "finalize":
 		if res.Resource != "namespaces" {
 			return noSuchPath(ri)

@@ -8,6 +8,8 @@ import (
 	k8sautoscalingv1 "k8s.io/api/autoscaling/v1"
 	k8scoordinationv1 "k8s.io/api/coordination/v1"
 	k8scorev1 "k8s.io/api/core/v1"
+	k8spolicyv1 "k8s.io/api/policy/v1"
+	k8spolicyv1beta1 "k8s.io/api/policy/v1beta1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -28,6 +30,8 @@ var protobufCodec = func() runtime.Decoder {
 	utilruntime.Must(k8sappsv1.AddToScheme(s))
 	utilruntime.Must(k8scoordinationv1.AddToScheme(s))
 	utilruntime.Must(k8sautoscalingv1.AddToScheme(s))
+	utilruntime.Must(k8spolicyv1.AddToScheme(s)) // Eviction (pods/eviction)
+	utilruntime.Must(k8spolicyv1beta1.AddToScheme(s))
 	metav1.AddToGroupVersion(s, metav1.SchemeGroupVersion)
 	return protobuf.NewSerializer(s, s)
 }()
