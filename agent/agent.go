@@ -8,12 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/minik8s/minik8s/agent/podroutes"
-	"github.com/minik8s/minik8s/client/join"
 	"github.com/minik8s/minik8s/client/kubeconfig"
 	"github.com/minik8s/minik8s/client/rest"
 	"github.com/minik8s/minik8s/client/typed"
@@ -118,7 +116,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return err
 	}
-	kcPath, err := o.kubeconfig(ctx)
+	kcPath, err := o.connect(ctx, log)
 	if err != nil {
 		return err
 	}
@@ -172,32 +170,6 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// kubeconfig returns the node's kubeconfig path, joining the server first
-// if there is none.
-func (o Options) kubeconfig(ctx context.Context) (string, error) {
-	if o.Kubeconfig != "" {
-		return o.Kubeconfig, nil
-	}
-	if o.Server == "" || o.Token == "" {
-		return "", errors.New("give --server and --token (the server's <data-dir>/node-token), or --kubeconfig")
-	}
-	tok, err := join.Parse(o.Token)
-	if err != nil {
-		return "", err
-	}
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	kc, err := join.Discover(dctx, o.Server, tok)
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(o.DataDir, "kubelet.kubeconfig")
-	if err := kubeconfig.Write(path, "minik8s", kc); err != nil {
-		return "", err
-	}
-	return path, nil
 }
 
 func clientset(path string) (*typed.Clientset, error) {
