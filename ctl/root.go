@@ -95,7 +95,7 @@ else ~/.kube/config, else /var/lib/minik8s/admin.kubeconfig (written by
 	}
 	add("basic", newCreateCommand(e), newExposeCommand(e), newGetCommand(e), newEditCommand(e), newDeleteCommand(e), newSetCommand(e))
 	add("deploy", newRolloutCommand(e), newScaleCommand(e))
-	add("cluster", newClusterInfoCommand(e))
+	add("cluster", newClusterInfoCommand(e), newCordonCommand(e), newUncordonCommand(e), newDrainCommand(e))
 	add("debug", newDescribeCommand(e), newLogsCommand(e), newExecCommand(e), newAttachCommand(e), newPortForwardCommand(e))
 	add("advanced", newDiffCommand(e), newApplyCommand(e), newPatchCommand(e), newReplaceCommand(e))
 	add("settings", newLabelCommand(e), newAnnotateCommand(e))
