@@ -211,8 +211,12 @@ func computePodStatus(in statusInput) corev1.PodStatus {
 		}
 	}
 
+	// As in Kubernetes, containers not yet created wait in
+	// ContainerCreating, or PodInitializing in a pod with init containers
+	// (also once those are done, until the containers start): kubectl
+	// shows that reason as the pod's STATUS.
 	waitingDefault := "ContainerCreating"
-	if !initDone {
+	if len(pod.Spec.InitContainers) > 0 {
 		waitingDefault = "PodInitializing"
 	}
 	var running, waiting, succeeded, failed, stopped int
@@ -369,30 +373,32 @@ func statusMergePatch(pod *corev1.Pod, status corev1.PodStatus) ([]byte, error) 
 }
 
 // writeStatus writes status through pods/{name}/status when it differs
-// from what the API has.
-func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, status corev1.PodStatus) error {
+// from what the API has. It returns the pod as the API has it now: the
+// written one, pod itself when nothing needed writing, nil when the pod is
+// gone.
+func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, status corev1.PodStatus) (*corev1.Pod, error) {
 	if equality.Semantic.DeepEqual(pod.Status, status) {
-		return nil
+		return pod, nil
 	}
 	p := pod.DeepCopy()
 	p.Status = status
 	pods := k.client.Pods.Namespace(pod.Namespace)
-	_, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	out, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {
 		// Our cached copy is behind (often our own last write). The status
 		// is ours, so patch the difference instead of racing on
 		// resourceVersion; the uid precondition keeps it on this pod.
 		patch, perr := statusMergePatch(pod, status)
 		if perr != nil {
-			return fmt.Errorf("pod %s/%s: status: %w", pod.Namespace, pod.Name, perr)
+			return nil, fmt.Errorf("pod %s/%s: status: %w", pod.Namespace, pod.Name, perr)
 		}
-		_, err = pods.Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+		out, err = pods.Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
 	}
 	if apierrors.IsNotFound(err) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("pod %s/%s: status: %w", pod.Namespace, pod.Name, err)
+		return nil, fmt.Errorf("pod %s/%s: status: %w", pod.Namespace, pod.Name, err)
 	}
-	return nil
+	return out, nil
 }

@@ -1,6 +1,8 @@
 package kubelet
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -8,6 +10,9 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
+	"github.com/minik8s/minik8s/apiserver/apiservertest"
+	"github.com/minik8s/minik8s/apiserver/registry"
+	"github.com/minik8s/minik8s/kubelet/runtime"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -118,6 +123,19 @@ func TestComputePodStatus(t *testing.T) {
 					t.Errorf("completed init container not ready")
 				}
 			}},
+		{name: "init done, app not started yet", pod: pod(corev1.RestartPolicyAlways, false, "init"),
+			containers: []*runtimeapi.ContainerStatus{ctr("i1", "init", 0, exited, 0, "")},
+			phase:      corev1.PodPending,
+			check: func(t *testing.T, st corev1.PodStatus) {
+				// Kubernetes: PodInitializing until the app runs, which
+				// kubectl shows as the pod's STATUS.
+				if w := st.ContainerStatuses[0].State.Waiting; w == nil || w.Reason != "PodInitializing" {
+					t.Errorf("app waiting %+v, want PodInitializing", w)
+				}
+				if c := cond(st, corev1.PodInitialized); c.Status != corev1.ConditionTrue {
+					t.Errorf("Initialized %+v", c)
+				}
+			}},
 		{name: "config error", pod: pod(corev1.RestartPolicyAlways, false),
 			waiting: map[string]*corev1.ContainerStateWaiting{"app": {Reason: "CreateContainerConfigError", Message: `configmap "x" not found`}},
 			phase:   corev1.PodPending,
@@ -184,4 +202,142 @@ func cond(st corev1.PodStatus, typ corev1.PodConditionType) corev1.PodCondition 
 		}
 	}
 	return corev1.PodCondition{}
+}
+
+// slowPulls is the fake runtime with pulls of some images that wait until
+// their gate is released.
+type slowPulls struct {
+	*runtime.Fake
+	gates map[string]*pullGate // fixed before the kubelet starts
+}
+
+type pullGate struct {
+	pulling chan struct{} // closed when a pull starts
+	release chan struct{}
+	once    sync.Once
+	done    sync.Once
+}
+
+func newPullGate() *pullGate {
+	return &pullGate{pulling: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *pullGate) open() { g.done.Do(func() { close(g.release) }) }
+
+func (g *pullGate) waitPulling(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.pulling:
+	case <-time.After(time.Minute):
+		t.Fatal("the image pull did not start")
+	}
+}
+
+func (s *slowPulls) PullImage(ctx context.Context, image string) (string, error) {
+	if g := s.gates[image]; g != nil {
+		g.once.Do(func() { close(g.pulling) })
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	return s.Fake.PullImage(ctx, image)
+}
+
+// TestStatusWhileContainersAreCreated: while the sandbox starts and images
+// are pulled the pod is reported, as the Kubernetes kubelet does, with its
+// containers waiting in ContainerCreating (PodInitializing once its init
+// containers are done), which is the STATUS kubectl and ctl show; the
+// kubelet used to write nothing before the containers ran, so the pod
+// showed Pending all along.
+func TestStatusWhileContainersAreCreated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and an API server")
+	}
+	s := apiservertest.Start(t)
+	cs := testClientset(t, s)
+	slow, slowApp := newPullGate(), newPullGate()
+	rt := &slowPulls{Fake: runtime.NewFake(), gates: map[string]*pullGate{"registry.example/slow": slow, "registry.example/slow-app": slowApp}}
+	k, err := New(Config{NodeName: "node-s", RootDir: t.TempDir(), NodeIP: "10.1.2.3", SyncInterval: 100 * time.Millisecond, LeaseRenewInterval: time.Second},
+		Deps{Client: cs, Runtime: rt, Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx) }()
+	defer func() {
+		slow.open()
+		slowApp.open()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("kubelet Run: %v", err)
+		}
+	}()
+	pods := cs.Pods.Namespace("default")
+	waitStatus := func(name, want string, cond func(*corev1.Pod) bool) *corev1.Pod {
+		t.Helper()
+		var p *corev1.Pod
+		waitFor(t, name+" "+want, func() (bool, error) {
+			var err error
+			if p, err = pods.Get(ctx, name, metav1.GetOptions{}); err != nil {
+				return false, err
+			}
+			return registry.PodStatusReason(p) == want && cond(p), nil
+		})
+		return p
+	}
+	waiting := func(cs []corev1.ContainerStatus, i int) string {
+		if i >= len(cs) || cs[i].State.Waiting == nil {
+			return ""
+		}
+		return cs[i].State.Waiting.Reason
+	}
+
+	// Its image is being pulled: ContainerCreating.
+	if _, err := pods.Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "creating", Namespace: "default"},
+		Spec:       corev1.PodSpec{NodeName: "node-s", Containers: []corev1.Container{{Name: "app", Image: "registry.example/slow"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	slow.waitPulling(t)
+	p := waitStatus("creating", "ContainerCreating", func(p *corev1.Pod) bool {
+		return waiting(p.Status.ContainerStatuses, 0) == "ContainerCreating"
+	})
+	if p.Status.Phase != corev1.PodPending || p.Status.HostIP != "10.1.2.3" || p.Status.StartTime == nil {
+		t.Errorf("while pulling: phase %s hostIP %q startTime %v", p.Status.Phase, p.Status.HostIP, p.Status.StartTime)
+	}
+	slow.open()
+	waitStatus("creating", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+
+	// Init containers: Init:0/1 while the init container runs, then
+	// PodInitializing while the app's image is pulled.
+	p, err = pods.Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "init", Namespace: "default"},
+		Spec: corev1.PodSpec{NodeName: "node-s",
+			InitContainers: []corev1.Container{{Name: "setup", Image: "img:1"}},
+			Containers:     []corev1.Container{{Name: "app", Image: "registry.example/slow-app"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus("init", "Init:0/1", func(p *corev1.Pod) bool {
+		return len(p.Status.InitContainerStatuses) == 1 && p.Status.InitContainerStatuses[0].State.Running != nil
+	})
+	ids := rt.ContainerIDs(string(p.UID), "setup")
+	if len(ids) != 1 {
+		t.Fatalf("init container ids %v", ids)
+	}
+	if err := rt.SetExited(ids[0], 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	k.wake(p.UID)
+	slowApp.waitPulling(t)
+	waitStatus("init", "PodInitializing", func(p *corev1.Pod) bool {
+		return waiting(p.Status.ContainerStatuses, 0) == "PodInitializing"
+	})
+	slowApp.open()
+	waitStatus("init", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
 }

@@ -212,6 +212,17 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool, error) {
 		return 0, false, nil
 	}
 
+	if creates(pod, state) {
+		// As the Kubernetes kubelet does, report the pod before creating
+		// what it lacks: a sandbox start or an image pull can take a while,
+		// and meanwhile the pod should show ContainerCreating (or
+		// PodInitializing), not a bare Pending.
+		if p, err := k.writeStatus(ctx, pod, w.status(pod, state)); err != nil {
+			w.log.Debug("status before creating containers not written", "err", err) // the write after converge reports it
+		} else if p != nil {
+			pod = p
+		}
+	}
 	acted, next, err := w.converge(ctx, pod, state)
 	if err != nil {
 		return 0, false, err
@@ -223,7 +234,7 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool, error) {
 	}
 	w.ensureProbes(pod, state)
 	status := w.status(pod, state)
-	if err := k.writeStatus(ctx, pod, status); err != nil {
+	if _, err := k.writeStatus(ctx, pod, status); err != nil {
 		return 0, false, err
 	}
 	if status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed {
@@ -244,6 +255,23 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool, error) {
 		next = k.cfg.ResyncInterval
 	}
 	return next, false, nil
+}
+
+// creates reports whether converge is about to create something: the
+// pod's sandbox, or a container with no instance in the current sandbox.
+func creates(pod *corev1.Pod, state *podState) bool {
+	sb := state.current()
+	if sb == nil || sb.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+		return true
+	}
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range cs {
+			if state.latest(cs[i].Name, sb.Id) == nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (w *podWorker) grace(pod *corev1.Pod) time.Duration {
@@ -660,7 +688,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, state *podSt
 	}
 	if st, err := w.k.podRuntimeState(ctx, w.uid); err == nil {
 		status := w.status(pod, st)
-		if err := w.k.writeStatus(ctx, pod, status); err != nil {
+		if _, err := w.k.writeStatus(ctx, pod, status); err != nil {
 			w.log.Debug("final status not written", "err", err)
 		}
 		state = st
