@@ -52,9 +52,6 @@ type Options struct {
 	// re-listing after a compaction. Kubernetes sends them about once a
 	// minute; tests shorten it. 0 means that minute.
 	WatchBookmarkInterval time.Duration
-	// Nodes lists node names to mint kubelet tokens for at first start
-	// (more can be added later with `minik8s token create`).
-	Nodes []string
 	// UnsafeNoFsync makes the embedded etcd skip fsync: tests only.
 	UnsafeNoFsync bool
 }

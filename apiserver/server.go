@@ -97,11 +97,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Server, err er
 	if s.pki, err = certs.EnsurePKI(filepath.Join(opts.DataDir, "pki"), sans); err != nil {
 		return nil, fmt.Errorf("pki: %w", err)
 	}
-	users := append([]string(nil), componentUsers...)
-	for _, n := range opts.Nodes {
-		users = append(users, auth.NodeUser(n))
-	}
-	if s.tokens, err = auth.EnsureTokens(filepath.Join(opts.DataDir, "tokens.csv"), users); err != nil {
+	if s.tokens, err = auth.EnsureTokens(TokenFilePath(opts.DataDir), componentUsers); err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
 	key, err := encryption.LoadOrCreateKey(filepath.Join(opts.DataDir, "encryption.key"))
@@ -164,7 +160,59 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Server, err er
 	if opts.CompactionInterval > 0 {
 		go etcd.RunCompactor(runCtx, s.client, opts.CompactionInterval)
 	}
+	// `minik8s token create/delete` edit tokens.csv while the server runs.
+	go s.tokens.WatchFile(runCtx, TokenReloadInterval, log, func() {
+		if err := s.writeJoinToken(); err != nil {
+			log.Error("rewriting node-token after a token file change", "component", "apiserver", "err", err)
+		}
+	})
 	return s, nil
+}
+
+// TokenReloadInterval is how often the server re-reads tokens.csv: a token
+// created or deleted there is accepted or refused at most this much later.
+const TokenReloadInterval = 2 * time.Second
+
+// TokenFilePath is the server's bearer token file under dataDir.
+func TokenFilePath(dataDir string) string { return filepath.Join(dataDir, "tokens.csv") }
+
+// CreateJoinToken mints another system:node-join token in the token file
+// of the server whose --data-dir is dataDir and returns the join token
+// (K10<CA hash>::<bearer>) for `minik8s agent --token`. A running server
+// accepts it within TokenReloadInterval; earlier join tokens stay valid.
+// This is `minik8s token create`.
+func CreateJoinToken(dataDir string) (string, error) {
+	caFile := filepath.Join(dataDir, "pki", certs.CACertFile)
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return "", fmt.Errorf("the cluster CA (has a server run with --data-dir %s?): %w", dataDir, err)
+	}
+	// Check the CA before a token is written that could not be handed out.
+	if _, err := join.Format(caPEM, "x"); err != nil {
+		return "", fmt.Errorf("%s: %w", caFile, err)
+	}
+	bearer, err := auth.CreateToken(TokenFilePath(dataDir), auth.UserNodeJoin, auth.DefaultGroups(auth.UserNodeJoin))
+	if err != nil {
+		return "", err
+	}
+	return join.Format(caPEM, bearer)
+}
+
+// DeleteToken removes one token from the token file of the server whose
+// --data-dir is dataDir: a whole join token (K10...::bearer), a whole
+// bearer token, or a prefix of one as `minik8s token list` shows it. A
+// running server refuses it within TokenReloadInterval. This is
+// `minik8s token delete`.
+func DeleteToken(dataDir, token string) (auth.TokenEntry, error) {
+	token = strings.TrimSpace(token)
+	if strings.HasPrefix(token, "K10") && strings.Contains(token, "::") {
+		jt, err := join.Parse(token)
+		if err != nil {
+			return auth.TokenEntry{}, err
+		}
+		token = jt.Bearer
+	}
+	return auth.DeleteToken(TokenFilePath(dataDir), token)
 }
 
 func (s *Server) startEtcd(ctx context.Context) error {
@@ -278,7 +326,14 @@ func (s *Server) writeKubeconfigs() error {
 	if host == "" {
 		host = "127.0.0.1"
 	}
+	written := map[string]bool{}
 	for _, e := range s.tokens.Entries() {
+		// A user's first token, as in node-token: tokens created later
+		// with `minik8s token create` are for handing out.
+		if written[e.User.Name] {
+			continue
+		}
+		written[e.User.Name] = true
 		name := kubeconfigName(e.User.Name)
 		server := fmt.Sprintf("https://%s", net.JoinHostPort(host, fmt.Sprint(s.opts.SecurePort)))
 		if e.User.Name == "admin" {
@@ -297,18 +352,30 @@ func (s *Server) writeKubeconfigs() error {
 
 // writeJoinToken writes <data-dir>/node-token, the token `minik8s agent
 // --token` takes to join a node: the CA's hash (so the node can trust this
-// server before it has the CA) and the system:node-join bearer token.
+// server before it has the CA) and the first system:node-join bearer token
+// of the token file. It runs at start and after every token file reload,
+// so the file never holds a deleted token; with no join token left it is
+// removed (the next start mints one).
 func (s *Server) writeJoinToken() error {
+	path := filepath.Join(s.opts.DataDir, "node-token")
 	bearer, ok := s.tokens.Token(auth.UserNodeJoin)
 	if !ok {
-		return nil // a token file edited by hand without the join user
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("node-token: %w", err)
+		}
+		return nil
 	}
 	tok, err := join.Format(s.pki.CAPEM, bearer)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(s.opts.DataDir, "node-token")
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+	// Atomically: agents are started with $(cat node-token) at any time.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
+		return fmt.Errorf("node-token: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("node-token: %w", err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/csv"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // TokenEntry is one line of a token file.
@@ -38,6 +40,9 @@ type TokenFile struct {
 	mu      sync.RWMutex
 	entries []TokenEntry
 	byHash  map[[sha256.Size]byte]*UserInfo
+	// sum is the SHA-256 of the file content entries came from (or were
+	// written as), so a reload can tell whether the file changed.
+	sum [sha256.Size]byte
 }
 
 var _ Authenticator = (*TokenFile)(nil)
@@ -65,7 +70,7 @@ func EnsureTokens(path string, users []string) (*TokenFile, error) {
 			if _, ok := f.Token(u); ok {
 				continue
 			}
-			if err := f.addLocked(u, DefaultGroups(u)); err != nil {
+			if _, err := f.addLocked(u, DefaultGroups(u)); err != nil {
 				return err
 			}
 			added = true
@@ -85,7 +90,7 @@ func EnsureTokens(path string, users []string) (*TokenFile, error) {
 // AddUser adds user with groups to the token file at path (creating it if
 // needed) and returns its token. If the user already has a token, that
 // token is returned and the file is left unchanged. A running API server
-// sees the new user after it calls Reload on its TokenFile.
+// sees the new user within a poll of its WatchFile.
 func AddUser(path, user string, groups []string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("auth: create dir for token file %s: %w", path, err)
@@ -103,13 +108,97 @@ func AddUser(path, user string, groups []string) (string, error) {
 			token = t
 			return nil
 		}
-		if err := f.addLocked(user, groups); err != nil {
+		if token, err = f.addLocked(user, groups); err != nil {
 			return err
 		}
-		token, _ = f.Token(user)
 		return f.save()
 	})
 	return token, err
+}
+
+// CreateToken appends a new random token for user with groups to the
+// token file at path (creating the file if needed) and returns it. Unlike
+// AddUser it always mints one, so a user such as system:node-join can hold
+// several tokens at once and one can be retired with DeleteToken while
+// the others stay valid.
+func CreateToken(path, user string, groups []string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("auth: create dir for token file %s: %w", path, err)
+	}
+	var token string
+	err := withFileLock(path, func() error {
+		f, err := LoadTokenFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			f, err = &TokenFile{path: path, byHash: map[[sha256.Size]byte]*UserInfo{}}, nil
+		}
+		if err != nil {
+			return err
+		}
+		if token, err = f.addLocked(user, groups); err != nil {
+			return err
+		}
+		return f.save()
+	})
+	return token, err
+}
+
+// MinTokenPrefix is the shortest prefix DeleteToken accepts instead of a
+// whole token; MaskToken shows that many characters.
+const MinTokenPrefix = 8
+
+// DeleteToken removes from the token file at path the one line whose
+// token is tokenOrPrefix, or starts with it (at least MinTokenPrefix
+// characters), and returns it. No match and several matches are errors,
+// and the file is then left alone.
+func DeleteToken(path, tokenOrPrefix string) (TokenEntry, error) {
+	var removed TokenEntry
+	err := withFileLock(path, func() error {
+		f, err := LoadTokenFile(path)
+		if err != nil {
+			return err
+		}
+		entries := f.Entries()
+		match := -1
+		for i, e := range entries {
+			if e.Token == tokenOrPrefix {
+				match = i
+				break
+			}
+		}
+		if match < 0 {
+			if len(tokenOrPrefix) < MinTokenPrefix {
+				return fmt.Errorf("auth: token file %s: no token %q (give the whole token or at least %d characters of it)",
+					path, tokenOrPrefix, MinTokenPrefix)
+			}
+			n := 0
+			for i, e := range entries {
+				if strings.HasPrefix(e.Token, tokenOrPrefix) {
+					match, n = i, n+1
+				}
+			}
+			switch n {
+			case 0:
+				return fmt.Errorf("auth: token file %s: no token starts with %q", path, tokenOrPrefix)
+			case 1:
+			default:
+				return fmt.Errorf("auth: token file %s: %d tokens start with %q; give more of it", path, n, tokenOrPrefix)
+			}
+		}
+		removed = entries[match]
+		f.setEntries(slices.Delete(entries, match, match+1))
+		return f.save()
+	})
+	return removed, err
+}
+
+// MaskToken shows the start of token (MinTokenPrefix characters, less for
+// a short hand-made token) and hides the rest, for listings.
+func MaskToken(token string) string {
+	n := MinTokenPrefix
+	if len(token) < 2*n {
+		n = len(token) / 2
+	}
+	return token[:n] + "…"
 }
 
 // LoadTokenFile parses the token file at path. A missing file returns an
@@ -125,25 +214,105 @@ func LoadTokenFile(path string) (*TokenFile, error) {
 	}
 	f := &TokenFile{path: path}
 	f.setEntries(entries)
+	f.sum = sha256.Sum256(data)
 	return f, nil
 }
 
 // Path returns the file the tokens were read from.
 func (f *TokenFile) Path() string { return f.path }
 
-// Reload re-reads the file, e.g. after AddUser from another process. On
-// error the previous tokens stay in effect.
+// Reload re-reads the file, e.g. after CreateToken from another process.
+// On error the previous tokens stay in effect. WatchFile calls it for a
+// running API server.
 func (f *TokenFile) Reload() error {
-	data, err := os.ReadFile(f.path)
+	_, err := f.reload()
+	return err
+}
+
+// reload re-reads the file and applies it if its content differs from
+// what the tokens came from; it reports whether it did. The read takes the
+// writers' lock, so it never sees a file CreateToken is halfway through
+// (it renames a complete file into place anyway; the lock is for writers
+// that do not, and costs nothing).
+func (f *TokenFile) reload() (bool, error) {
+	var data []byte
+	err := withFileLock(f.path, func() error {
+		var err error
+		data, err = os.ReadFile(f.path)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("auth: reload token file %s: %w", f.path, err)
+		return false, fmt.Errorf("auth: reload token file %s: %w", f.path, err)
+	}
+	sum := sha256.Sum256(data)
+	f.mu.RLock()
+	same := sum == f.sum
+	f.mu.RUnlock()
+	if same {
+		return false, nil
 	}
 	entries, err := parseTokens(f.path, data)
 	if err != nil {
-		return err
+		return false, err
 	}
 	f.setEntries(entries)
-	return nil
+	f.mu.Lock()
+	f.sum = sum
+	f.mu.Unlock()
+	return true, nil
+}
+
+// WatchFile re-reads the token file every interval until ctx ends and
+// applies it when its content changed, so tokens added or removed by
+// `minik8s token` (or by hand) take effect without a restart. A file that
+// cannot be read or parsed leaves the previous tokens in effect; the error
+// is logged once, not at every poll. changed, if not nil, runs after each
+// reload that changed the tokens.
+//
+// Polling, not SIGHUP: the writer is usually `minik8s token`, another
+// process that would have to find the server's pid (and `minik8s server`
+// runs the controllers and the kubelet in the same process); a signal is
+// also process-wide, while tests run several API servers in one process;
+// and an operator editing tokens.csv by hand needs no extra step. The poll
+// compares content, not mtime and size: deleting one token and creating
+// another leaves the size unchanged, mtime may have one-second resolution
+// or be preserved by cp -p, and the file is a few hundred bytes, so
+// reading it every few seconds costs nothing.
+func (f *TokenFile) WatchFile(ctx context.Context, interval time.Duration, log *slog.Logger, changed func()) {
+	if log == nil {
+		log = slog.Default()
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	lastErr := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := f.reload()
+		if err != nil {
+			if err.Error() != lastErr {
+				log.Error("token file not reloaded; the previous tokens stay in effect",
+					"component", "apiserver", "file", f.path, "err", err)
+				lastErr = err.Error()
+			}
+			continue
+		}
+		if lastErr != "" && !ok {
+			// Fixed back to the content in effect.
+			log.Info("token file readable again", "component", "apiserver", "file", f.path)
+		}
+		lastErr = ""
+		if ok {
+			log.Info("token file reloaded", "component", "apiserver", "file", f.path, "tokens", len(f.Entries()))
+			warnIfReadable(f.path)
+			if changed != nil {
+				changed()
+			}
+		}
+	}
 }
 
 // Entries returns a copy of all lines, in file order.
@@ -212,28 +381,29 @@ func (f *TokenFile) setEntries(entries []TokenEntry) {
 	f.mu.Unlock()
 }
 
-// addLocked appends a fresh token for user. The caller holds the file lock.
-func (f *TokenFile) addLocked(user string, groups []string) error {
+// addLocked appends a fresh token for user and returns it. The caller
+// holds the file lock.
+func (f *TokenFile) addLocked(user string, groups []string) (string, error) {
 	if err := validateName("user", user); err != nil {
-		return fmt.Errorf("auth: token file %s: %w", f.path, err)
+		return "", fmt.Errorf("auth: token file %s: %w", f.path, err)
 	}
 	for _, g := range groups {
 		if err := validateName("group", g); err != nil {
-			return fmt.Errorf("auth: token file %s: user %q: %w", f.path, user, err)
+			return "", fmt.Errorf("auth: token file %s: user %q: %w", f.path, user, err)
 		}
 		if strings.Contains(g, ",") {
-			return fmt.Errorf("auth: token file %s: user %q: group %q must not contain a comma", f.path, user, g)
+			return "", fmt.Errorf("auth: token file %s: user %q: group %q must not contain a comma", f.path, user, g)
 		}
 	}
 	token, err := NewToken()
 	if err != nil {
-		return err
+		return "", err
 	}
 	f.mu.RLock()
 	entries := append(slices.Clone(f.entries), TokenEntry{Token: token, User: UserInfo{Name: user, UID: user, Groups: slices.Clone(groups)}})
 	f.mu.RUnlock()
 	f.setEntries(entries)
-	return nil
+	return token, nil
 }
 
 func validateName(what, s string) error {
@@ -331,6 +501,9 @@ func (f *TokenFile) save() error {
 	if err != nil {
 		return fmt.Errorf("auth: write token file %s: %w", f.path, err)
 	}
+	f.mu.Lock()
+	f.sum = sha256.Sum256(buf.Bytes())
+	f.mu.Unlock()
 	return nil
 }
 

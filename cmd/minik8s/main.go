@@ -32,6 +32,7 @@ func main() {
   minik8s scheduler            only the scheduler
   minik8s kubelet              the node agent alone (pods on containerd through CRI)
   minik8s proxy                the iptables service proxy of one node
+  minik8s token                create, list and delete join tokens of a server
 
 Stock kubectl and ctl work against it: export KUBECONFIG=/var/lib/minik8s/admin.kubeconfig`,
 		SilenceUsage: true,
@@ -43,6 +44,7 @@ Stock kubectl and ctl work against it: export KUBECONFIG=/var/lib/minik8s/admin.
 	root.AddCommand(proxy.NewCommand("proxy"))
 	root.AddCommand(kubelet.NewCommand("kubelet"))
 	root.AddCommand(agent.NewCommand("agent"))
+	root.AddCommand(tokenCommand())
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := root.ExecuteContext(ctx)
 	stop()
