@@ -23,7 +23,7 @@ func AwaitPodCIDR(ctx context.Context, cs *typed.Clientset, nodeName string, tai
 		ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: map[string]string{"kubernetes.io/hostname": nodeName}},
 		Spec:       corev1.NodeSpec{Taints: taints},
 	}
-	warned := time.Now()
+	warned, apiWarned := time.Now(), time.Time{}
 	for {
 		n, err := cs.Nodes.Get(ctx, nodeName, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -33,8 +33,16 @@ func AwaitPodCIDR(ctx context.Context, cs *typed.Clientset, nodeName string, tai
 		case err == nil && n.Spec.PodCIDR != "":
 			log.Info("pod CIDR assigned", "podCIDR", n.Spec.PodCIDR)
 			return n.Spec.PodCIDR, nil
+		case apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err):
+			// Waiting does not fix a refused credential.
+			return "", fmt.Errorf("node %s: the API server refused this node's credentials (token wrong or deleted?): %w", nodeName, err)
 		case err != nil && !apierrors.IsAlreadyExists(err):
-			log.Warn("waiting for the API server", "err", err)
+			// Logged every 10 s, not every try: an API server that is
+			// down for a minute should not flood the log.
+			if time.Since(apiWarned) > 10*time.Second {
+				apiWarned = time.Now()
+				log.Warn("waiting for the API server", "err", err)
+			}
 		case time.Since(warned) > 15*time.Second:
 			warned = time.Now()
 			log.Warn("still no spec.podCIDR on this Node: is the controller-manager running with --allocate-node-cidrs, or give --pod-cidr", "node", nodeName)

@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
+	"github.com/minik8s/minik8s/client/typed"
 )
 
 // TestAwaitPodCIDR: a node without --pod-cidr creates its bare Node (with
@@ -59,5 +61,23 @@ func TestAwaitPodCIDR(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("AwaitPodCIDR did not return after the CIDR was set")
+	}
+}
+
+// TestAwaitPodCIDRRefusedToken: a token the API server refuses ends the
+// wait with an error that says so; retrying would never succeed.
+func TestAwaitPodCIDRRefusedToken(t *testing.T) {
+	s := apiservertest.Start(t)
+	cfg := s.RESTConfig(t)
+	cfg.BearerToken = "not-a-token"
+	cs, err := typed.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = AwaitPodCIDR(ctx, cs, "n1", nil, testLog())
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "refused this node's credentials") {
+		t.Fatalf("AwaitPodCIDR with a bad token: %v (context: %v), want an error about the credentials before the deadline", err, ctx.Err())
 	}
 }
