@@ -7,7 +7,8 @@
 // with its own writes.
 //
 // The controllers themselves live in subpackages (replicaset, deployment,
-// endpoints, namespace, garbagecollector, nodelifecycle); manager wires
+// endpoints, namespace, garbagecollector, nodelifecycle, nodeipam, podgc);
+// manager wires
 // them to shared informers behind leader election. Every controller is
 // level-triggered: handlers only enqueue keys, and reconcile reads the
 // informer cache, compares desired with actual state and writes through

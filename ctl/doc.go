@@ -1,7 +1,8 @@
 // Package ctl is the minik8s command-line client: a cobra command tree that
 // behaves like kubectl (get, describe, apply, create, replace, delete, edit,
-// diff, label, annotate, scale, set image, expose, rollout, logs, exec,
-// port-forward, version, cluster-info, api-resources).
+// diff, patch, label, annotate, scale, set image, expose, rollout, logs,
+// exec, attach, port-forward, cordon, uncordon, drain, version,
+// cluster-info, api-resources).
 //
 // It works on any kind the server lists in discovery: objects travel as
 // unstructured JSON, tables come from the server (meta.k8s.io/v1 Table), and
