@@ -211,6 +211,13 @@ func (a *API) updateWith(r *http.Request, res *registry.Resource, ri requestInfo
 			return nil, apierrors.NewConflict(res.GroupResource(), ri.Name,
 				errors.New("the object has been modified; please apply your changes to the latest version and try again"))
 		}
+		// A uid in the body is a precondition, as in Kubernetes: a client
+		// writing to a pod that was deleted and recreated under the same
+		// name gets a conflict instead of changing the new object.
+		if uid := dm.GetUID(); uid != "" && uid != cm.GetUID() {
+			return nil, apierrors.NewConflict(res.GroupResource(), ri.Name,
+				fmt.Errorf("Precondition failed: UID in precondition: %s, UID in object meta: %s", uid, cm.GetUID()))
+		}
 		// No resourceVersion means an unconditional update: it applies to
 		// whatever is stored now.
 		dm.SetResourceVersion(cm.GetResourceVersion())
