@@ -94,17 +94,39 @@ func PodStatusReason(p *corev1.Pod) string {
 			running = true
 		}
 	}
+	// A finished container next to a running one: the pod is Running,
+	// or NotReady while its Ready condition is not true.
 	if running && reason == "Completed" {
 		reason = "Running"
+		if !podReady(p) {
+			reason = "NotReady"
+		}
 	}
 	return decorateTerminating(p, reason)
 }
 
+// decorateTerminating: a pod being deleted shows Terminating while it
+// still runs; a finished one keeps its Completed/Error, and one the node
+// lifecycle controller gave up on (reason NodeLost) shows Unknown.
 func decorateTerminating(p *corev1.Pod, reason string) string {
-	if p.DeletionTimestamp != nil {
-		return "Terminating"
+	switch {
+	case p.DeletionTimestamp == nil:
+		return reason
+	case p.Status.Reason == "NodeLost":
+		return "Unknown"
+	case p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed:
+		return reason
 	}
-	return reason
+	return "Terminating"
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func orElse(s, def string) string {

@@ -58,11 +58,51 @@ func TestPodStatusReason(t *testing.T) {
 			t.Errorf("%s: STATUS %q, want %q", c.name, got, c.want)
 		}
 	}
-	p := pod(corev1.PodPending, 0, nil, waiting("ContainerCreating"))
+	withReady := func(p *corev1.Pod, ready corev1.ConditionStatus) *corev1.Pod {
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: ready}}
+		return p
+	}
+	twoContainers := func(p *corev1.Pod) *corev1.Pod {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "d"})
+		return p
+	}
+	// A sidecar that finished next to one that runs: kubectl says Running
+	// when the pod is Ready, NotReady when not.
+	cases = []struct {
+		name string
+		pod  *corev1.Pod
+		want string
+	}{
+		{"one done, one running, ready", withReady(twoContainers(pod(corev1.PodRunning, 0, nil, terminated(0, "Completed"), running(true))), corev1.ConditionTrue), "Running"},
+		{"one done, one running, not ready", withReady(twoContainers(pod(corev1.PodRunning, 0, nil, terminated(0, "Completed"), running(true))), corev1.ConditionFalse), "NotReady"},
+	}
+	for _, c := range cases {
+		if got := PodStatusReason(c.pod); got != c.want {
+			t.Errorf("%s: STATUS %q, want %q", c.name, got, c.want)
+		}
+	}
+	// Being deleted: Terminating while it runs; a finished pod keeps its
+	// reason; a pod of a lost node is Unknown.
 	now := metav1.Now()
-	p.DeletionTimestamp = &now
-	if got := PodStatusReason(p); got != "Terminating" {
-		t.Errorf("deleted pod: STATUS %q, want Terminating", got)
+	for _, c := range []struct {
+		name string
+		pod  *corev1.Pod
+		want string
+	}{
+		{"starting", pod(corev1.PodPending, 0, nil, waiting("ContainerCreating")), "Terminating"},
+		{"running", pod(corev1.PodRunning, 0, nil, running(true)), "Terminating"},
+		{"completed", pod(corev1.PodSucceeded, 0, nil, terminated(0, "Completed")), "Completed"},
+		{"failed", pod(corev1.PodFailed, 0, nil, terminated(2, "Error")), "Error"},
+		{"node lost", func() *corev1.Pod {
+			p := pod(corev1.PodRunning, 0, nil, running(true))
+			p.Status.Reason = "NodeLost"
+			return p
+		}(), "Unknown"},
+	} {
+		c.pod.DeletionTimestamp = &now
+		if got := PodStatusReason(c.pod); got != c.want {
+			t.Errorf("deleted pod, %s: STATUS %q, want %q", c.name, got, c.want)
+		}
 	}
 	// The Table row carries it.
 	row := Pods().Row(pod(corev1.PodPending, 0, nil, waiting("ContainerCreating")))
