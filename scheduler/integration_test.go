@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +34,9 @@ type env struct {
 	t   *testing.T
 	ctx context.Context
 	cs  *typed.Clientset
+
+	mu     sync.Mutex
+	scheds []*scheduler.Scheduler // running; createNode waits for them
 }
 
 func newEnv(t *testing.T) *env {
@@ -64,6 +69,7 @@ func (e *env) startScheduler(mutate ...func(*scheduler.Config)) *scheduler.Sched
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.track(s)
 	ctx, cancel := context.WithCancel(e.ctx)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -76,8 +82,19 @@ func (e *env) startScheduler(mutate ...func(*scheduler.Config)) *scheduler.Sched
 	return s
 }
 
+// track makes createNode wait for s too.
+func (e *env) track(s *scheduler.Scheduler) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.scheds = append(e.scheds, s)
+}
+
 // createNode creates a node and sets its status (create ignores status),
-// as a kubelet would.
+// as a kubelet would, then waits until every running scheduler's cache
+// has the node with its status. The pod and node watches are separate
+// streams with no order between them (in Kubernetes too), so without the
+// wait a pod created right after could be scheduled before the scheduler
+// knows the node, or while it knows it without allocatable resources.
 func (e *env) createNode(n *corev1.Node) {
 	e.t.Helper()
 	n = n.DeepCopy()
@@ -87,8 +104,26 @@ func (e *env) createNode(n *corev1.Node) {
 		e.t.Fatalf("create node %s: %v", n.Name, err)
 	}
 	created.Status = n.Status
-	if _, err := e.cs.Nodes.UpdateStatus(e.ctx, created, metav1.UpdateOptions{}); err != nil {
+	updated, err := e.cs.Nodes.UpdateStatus(e.ctx, created, metav1.UpdateOptions{})
+	if err != nil {
 		e.t.Fatalf("set status of node %s: %v", n.Name, err)
+	}
+	want, err := strconv.ParseUint(updated.ResourceVersion, 10, 64)
+	if err != nil {
+		e.t.Fatalf("node %s: resourceVersion %q: %v", n.Name, updated.ResourceVersion, err)
+	}
+	e.mu.Lock()
+	scheds := slices.Clone(e.scheds)
+	e.mu.Unlock()
+	for _, s := range scheds {
+		waitFor(e.t, fmt.Sprintf("scheduler %s has node %s at resourceVersion %d", s.Identity(), n.Name, want), func() bool {
+			c := s.CachedNode(n.Name)
+			if c == nil {
+				return false
+			}
+			rv, err := strconv.ParseUint(c.ResourceVersion, 10, 64)
+			return err == nil && rv >= want
+		})
 	}
 }
 
@@ -519,6 +554,7 @@ func TestLeaderElectionOnlyLeaderBinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.track(a)
 	doneA := make(chan error, 1)
 	go func() { doneA <- a.Run(ctxA) }()
 	t.Cleanup(func() { stopA(); <-doneA })

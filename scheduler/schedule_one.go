@@ -342,7 +342,11 @@ func (s *Scheduler) handleFailure(ctx context.Context, qp *queue.QueuedPodInfo, 
 	}
 	s.queue.AddUnschedulableIfNotPresent(qp)
 	s.recorder.Event(cur, corev1.EventTypeWarning, "FailedScheduling", msg)
-	s.goAsync(func() { s.setPodScheduledFalse(ctx, cur, reason, msg) })
+	seq := s.statusWrites.begin(pod.UID)
+	s.goAsync(func() {
+		defer s.statusWrites.end(pod.UID, seq)
+		s.setPodScheduledFalse(ctx, cur, reason, msg, func() bool { return s.statusWrites.latest(pod.UID, seq) })
+	})
 }
 
 func podKey(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }

@@ -115,12 +115,15 @@ type Scheduler struct {
 	podInformer informer.Typed[*corev1.Pod]
 	nodeInf     informer.Typed[*corev1.Node]
 	podLister   informer.Lister[*corev1.Pod]
+	// What the handlers have delivered, until scheduling starts.
+	podDeliveries, nodeDeliveries *deliveryTracker
 
 	// nextStartNodeIndex rotates where filtering starts; loop-only.
 	nextStartNodeIndex int
 
-	bindSem chan struct{}
-	async   sync.WaitGroup // bind and failure-handling goroutines
+	bindSem      chan struct{}
+	statusWrites statusWrites   // PodScheduled=False writes in progress
+	async        sync.WaitGroup // bind and failure-handling goroutines
 
 	synced  atomic.Bool
 	leading atomic.Bool
@@ -198,10 +201,11 @@ func New(cfg Config) (*Scheduler, error) {
 	s.podInformer = s.factory.Pods()
 	s.nodeInf = s.factory.Nodes()
 	s.podLister = s.podInformer.Lister()
-	if err := s.podInformer.AddEventHandler(s.podHandler()); err != nil {
+	s.podDeliveries, s.nodeDeliveries = newDeliveryTracker(), newDeliveryTracker()
+	if err := s.podInformer.AddEventHandler(s.podDeliveries.wrap(s.podHandler())); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
-	if err := s.nodeInf.AddEventHandler(s.nodeHandler()); err != nil {
+	if err := s.nodeInf.AddEventHandler(s.nodeDeliveries.wrap(s.nodeHandler())); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	if le := cfg.LeaderElection; le != nil {
@@ -278,6 +282,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	s.log.Info("waiting for the pod and node caches to sync", "identity", s.identity)
 	if !informer.WaitForCacheSync(ctx, s.podInformer, s.nodeInf) {
+		return nil
+	}
+	// Synced informers have queued their lists for the handlers; the
+	// cache must hold them, and nodes no older than the pods, before the
+	// first pod is scheduled (see startup.go).
+	if !s.waitForHandlers(ctx) {
 		return nil
 	}
 	s.synced.Store(true)

@@ -2,10 +2,12 @@ package scheduler
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 )
@@ -18,13 +20,15 @@ const statusWriteTimeout = 10 * time.Second
 // pods/{name}/status with the resourceVersion it read, so it never
 // overwrites a binding that happened meanwhile; on a conflict it re-reads
 // and tries again while the pod is still unbound. Unchanged conditions are
-// not rewritten.
-func (s *Scheduler) setPodScheduledFalse(ctx context.Context, pod *corev1.Pod, reason, message string) {
+// not rewritten. It gives up as soon as current reports false: a later
+// attempt has a newer message to write, which a retry after a conflict
+// must not overwrite.
+func (s *Scheduler) setPodScheduledFalse(ctx context.Context, pod *corev1.Pod, reason, message string, current func() bool) {
 	ctx, cancel := context.WithTimeout(ctx, statusWriteTimeout)
 	defer cancel()
 	pods := s.client.Pods.Namespace(pod.Namespace)
 	for attempt := 0; attempt < 3; attempt++ {
-		if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil {
+		if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil || !current() {
 			return
 		}
 		next, changed := withPodScheduledFalse(pod, reason, message, metav1.Now())
@@ -84,4 +88,41 @@ func withPodScheduledFalse(pod *corev1.Pod, reason, message string, now metav1.T
 		cp.Status.Phase = corev1.PodPending
 	}
 	return cp, true
+}
+
+// statusWrites numbers the PodScheduled=False writes of each pod, so that
+// a write outrun by a later attempt's (both run in goroutines and may be
+// slowed down by retries) does not put an older message back.
+type statusWrites struct {
+	mu    sync.Mutex
+	next  uint64
+	byPod map[types.UID]uint64 // pods with a write in progress
+}
+
+// begin registers a write for uid, superseding any earlier one.
+func (w *statusWrites) begin(uid types.UID) uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.byPod == nil {
+		w.byPod = map[types.UID]uint64{}
+	}
+	w.next++
+	w.byPod[uid] = w.next
+	return w.next
+}
+
+// latest reports whether seq is uid's newest write.
+func (w *statusWrites) latest(uid types.UID, seq uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.byPod[uid] == seq
+}
+
+// end forgets seq once its write is over, unless a newer one started.
+func (w *statusWrites) end(uid types.UID, seq uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.byPod[uid] == seq {
+		delete(w.byPod, uid)
+	}
 }

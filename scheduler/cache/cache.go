@@ -313,6 +313,16 @@ func (c *Cache) Stats() Stats {
 	return Stats{Nodes: n, Pods: len(c.pods), AssumedPods: len(c.assumed)}
 }
 
+// Node returns the named node as the cache has it, or nil.
+func (c *Cache) Node(name string) *corev1.Node {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if it, ok := c.nodes[name]; ok {
+		return it.info.Node()
+	}
+	return nil
+}
+
 // PodNode returns the node the cache has pod on ("" if none) and whether
 // it is assumed.
 func (c *Cache) PodNode(pod *corev1.Pod) (node string, assumed bool) {
