@@ -38,6 +38,7 @@ func TestCluster(t *testing.T) {
 		{"5-Scale3To20To2", scenarioScale},
 		{"7-StockKubectl", scenarioKubectl},
 		{"3-SelfHealing", scenarioSelfHealing},
+		{"8-DrainNode", scenarioDrain},
 		{"6-ControlPlaneCrashDuringRollout", scenarioControlPlaneCrash},
 	}
 	for _, s := range steps {
@@ -456,6 +457,60 @@ func scenarioSelfHealing(t *testing.T, c *localCluster) {
 		}
 		return ""
 	})
+}
+
+// 8. Node maintenance: `ctl drain` cordons a node and evicts its web
+// pods through the eviction subresource while requests keep coming
+// through the ClusterIP; the ReplicaSet replaces them on the other nodes,
+// nothing new lands on the cordoned node, and `ctl uncordon` opens it
+// again.
+func scenarioDrain(t *testing.T, c *localCluster) {
+	ns := "s1"
+	c.waitReplicas(ns, "web", 3, 3*time.Minute)
+	node := ""
+	for _, p := range c.readyPods(ns, "app=web") {
+		if node == "" || node == "node-0" {
+			node = p.Spec.NodeName
+		}
+	}
+	clusterIP, _ := c.serviceURLs(ns)
+	l := startLoad(clusterIP + "/version")
+	start := time.Now()
+	out := c.mustCtl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--pod-selector", "app=web", "--timeout", "120s")
+	drained := time.Since(start)
+	if !strings.Contains(out, "evicted") || !strings.Contains(out, "node/"+node+" drained") {
+		t.Errorf("ctl drain %s printed:\n%s", node, out)
+	}
+	took := eventually(t, 2*time.Minute, "3 ready replicas off the drained node", func() string {
+		n := 0
+		for _, p := range c.pods(ns, "app=web") {
+			if p.Spec.NodeName == node {
+				return "a web pod is still on " + node
+			}
+			if podIsReady(&p) {
+				n++
+			}
+		}
+		if n != 3 {
+			return fmt.Sprintf("%d ready", n)
+		}
+		return ""
+	})
+	ok, failed, _, errs := l.finish()
+	t.Logf("drained %s in %v, 3 ready elsewhere after %v; %d requests ok, %d failed %v", node, drained.Round(100*time.Millisecond),
+		took.Round(100*time.Millisecond), ok, failed, errs)
+	if failed > 0 {
+		t.Errorf("%d of %d requests failed during the drain", failed, ok+failed)
+	}
+	n, err := c.cs.Nodes.Get(context.Background(), node, metav1.GetOptions{})
+	if err != nil || !n.Spec.Unschedulable {
+		t.Fatalf("node %s after the drain: unschedulable=%v, err %v", node, n != nil && n.Spec.Unschedulable, err)
+	}
+	c.mustCtl("uncordon", node)
+	n, err = c.cs.Nodes.Get(context.Background(), node, metav1.GetOptions{})
+	if err != nil || n.Spec.Unschedulable {
+		t.Fatalf("node %s after uncordon: unschedulable=%v, err %v", node, n != nil && n.Spec.Unschedulable, err)
+	}
 }
 
 // findProcess returns the pid of the process whose command line starts
