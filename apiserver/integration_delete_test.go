@@ -133,6 +133,14 @@ func TestIntegrationDeleteSemantics(t *testing.T) {
 			if p, err := pods.Get(ctx, "bound", metav1.GetOptions{}); err != nil || *p.DeletionGracePeriodSeconds != 30 {
 				t.Fatalf("longer grace: %v %v", p.DeletionGracePeriodSeconds, err)
 			}
+			// A negative grace period is the shortest graceful one (1 s), as
+			// in Kubernetes, not a force delete.
+			if err := pods.Delete(ctx, "bound", metav1.DeleteOptions{GracePeriodSeconds: itPtr(int64(-1))}); err != nil {
+				t.Fatal(err)
+			}
+			if p, err := pods.Get(ctx, "bound", metav1.GetOptions{}); err != nil || *p.DeletionGracePeriodSeconds != 1 {
+				t.Fatalf("negative grace: %v %v, want the pod kept with 1", p.DeletionGracePeriodSeconds, err)
+			}
 			// The kubelet confirms with grace 0.
 			if err := pods.Delete(ctx, "bound", metav1.DeleteOptions{GracePeriodSeconds: itPtr(int64(0))}); err != nil {
 				t.Fatal(err)

@@ -55,27 +55,40 @@ func deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 		b := v == "true"
 		opts.OrphanDependents = &b
 	}
+	if err := checkDeleteOptions(opts, ""); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
+// checkDeleteOptions applies the rules of DeleteOptions, wherever they
+// come from (a DELETE's body and query, an Eviction's deleteOptions);
+// field prefixes the field names in errors.
+func checkDeleteOptions(opts *metav1.DeleteOptions, field string) error {
 	if p := opts.PropagationPolicy; p != nil {
 		switch *p {
 		case metav1.DeletePropagationOrphan, metav1.DeletePropagationBackground, metav1.DeletePropagationForeground:
 		default:
-			return nil, apierrors.NewBadRequest(fmt.Sprintf(
-				"propagationPolicy: Unsupported value: %q: supported values: \"Foreground\", \"Background\", \"Orphan\"", *p))
+			return apierrors.NewBadRequest(fmt.Sprintf(
+				"%spropagationPolicy: Unsupported value: %q: supported values: \"Foreground\", \"Background\", \"Orphan\"", field, *p))
 		}
 		if opts.OrphanDependents != nil {
-			return nil, apierrors.NewBadRequest("orphanDependents and propagationPolicy cannot both be set")
+			return apierrors.NewBadRequest(field + "orphanDependents and propagationPolicy cannot both be set")
 		}
 	}
 	for _, v := range opts.DryRun {
 		if v != metav1.DryRunAll {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("dryRun: unsupported value %q: the only supported value is All", v))
+			return apierrors.NewBadRequest(fmt.Sprintf("%sdryRun: unsupported value %q: the only supported value is All", field, v))
 		}
 	}
 	if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds < 0 {
-		zero := int64(0) // Kubernetes treats negative as "now"
-		opts.GracePeriodSeconds = &zero
+		// As in Kubernetes since 1.22: a negative grace period means the
+		// shortest graceful one, 1 s, not a force delete (0 would remove
+		// the pod from the API while its containers still run).
+		one := int64(1)
+		opts.GracePeriodSeconds = &one
 	}
-	return opts, nil
+	return nil
 }
 
 func (a *API) delete(w http.ResponseWriter, r *http.Request, res *registry.Resource, ri requestInfo) error {

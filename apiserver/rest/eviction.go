@@ -68,7 +68,7 @@ func (a *API) evictPod(w http.ResponseWriter, r *http.Request, pods *registry.Re
 	if queryDryRun && len(opts.DryRun) == 0 {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	if err := checkEvictionDeleteOptions(opts); err != nil {
+	if err := checkDeleteOptions(opts, "deleteOptions."); err != nil {
 		return err
 	}
 	dryRun := len(opts.DryRun) > 0
@@ -135,30 +135,4 @@ func setDisruptionTarget(st *corev1.PodStatus, now metav1.Time) {
 		}
 	}
 	st.Conditions = append(st.Conditions, c)
-}
-
-// checkEvictionDeleteOptions applies to an Eviction's deleteOptions the
-// rules a DELETE request's options follow (see deleteOptions).
-func checkEvictionDeleteOptions(opts *metav1.DeleteOptions) error {
-	if p := opts.PropagationPolicy; p != nil {
-		switch *p {
-		case metav1.DeletePropagationOrphan, metav1.DeletePropagationBackground, metav1.DeletePropagationForeground:
-		default:
-			return apierrors.NewBadRequest(fmt.Sprintf(
-				"deleteOptions.propagationPolicy: Unsupported value: %q: supported values: \"Foreground\", \"Background\", \"Orphan\"", *p))
-		}
-		if opts.OrphanDependents != nil {
-			return apierrors.NewBadRequest("deleteOptions: orphanDependents and propagationPolicy cannot both be set")
-		}
-	}
-	for _, v := range opts.DryRun {
-		if v != metav1.DryRunAll {
-			return apierrors.NewBadRequest(fmt.Sprintf("deleteOptions.dryRun: unsupported value %q: the only supported value is All", v))
-		}
-	}
-	if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds < 0 {
-		zero := int64(0) // Kubernetes treats negative as "now"
-		opts.GracePeriodSeconds = &zero
-	}
-	return nil
 }
