@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -112,9 +114,20 @@ func (o Options) tryConnect(ctx context.Context, tok join.Token) (string, error)
 
 // unreachable reports whether err is the network failing (refused,
 // timed out, cut off, no route, no DNS answer) rather than the server
-// answering something wrong.
+// answering something wrong. A certificate the agent does not trust is
+// not a network failure, although net/http wraps it in a *url.Error (a
+// net.Error): waiting would not change it.
 func unreachable(err error) bool {
-	var ne net.Error
+	var (
+		ne          net.Error
+		verify      *tls.CertificateVerificationError
+		unknownCA   x509.UnknownAuthorityError
+		wrongHost   x509.HostnameError
+		invalidCert x509.CertificateInvalidError
+	)
+	if errors.As(err, &verify) || errors.As(err, &unknownCA) || errors.As(err, &wrongHost) || errors.As(err, &invalidCert) {
+		return false
+	}
 	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
@@ -144,7 +157,7 @@ func (o Options) checkCredentials(ctx context.Context, path string) error {
 	case err == nil:
 		return nil
 	case !errors.As(err, &se):
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || !unreachable(err) {
 			return err
 		}
 		return retryable{err}

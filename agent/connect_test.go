@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"log/slog"
 	"net"
 	"net/http"
@@ -235,5 +236,29 @@ func TestConnect(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("a CA mismatch was retried for %v", time.Since(start))
+	}
+}
+
+// TestUnreachable: a refused connection is worth waiting for; a server
+// certificate the agent does not trust is not, though net/http reports
+// both as a *url.Error.
+func TestUnreachable(t *testing.T) {
+	s := startAPIServer(t, apiVersions)
+	other := startAPIServer(t, apiVersions)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(other.caPEM)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	_, err := c.Get(s.url + "/api")
+	if err == nil || unreachable(err) {
+		t.Errorf("a server certificate from another CA: %v, unreachable=%v; want an error that is not retried", err, unreachable(err))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	if _, err := c.Get("https://" + addr + "/api"); err == nil || !unreachable(err) {
+		t.Errorf("a closed port: %v, unreachable=%v; want a retried error", err, unreachable(err))
 	}
 }
