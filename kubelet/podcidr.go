@@ -33,9 +33,12 @@ func AwaitPodCIDR(ctx context.Context, cs *typed.Clientset, nodeName string, tai
 		case err == nil && n.Spec.PodCIDR != "":
 			log.Info("pod CIDR assigned", "podCIDR", n.Spec.PodCIDR)
 			return n.Spec.PodCIDR, nil
-		case apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err):
+		case apierrors.IsUnauthorized(err):
 			// Waiting does not fix a refused credential.
 			return "", fmt.Errorf("node %s: the API server refused this node's credentials (token wrong or deleted?): %w", nodeName, err)
+		case apierrors.IsForbidden(err):
+			// The credentials are known but may not read or create Nodes.
+			return "", fmt.Errorf("node %s: the API server does not allow this node's identity to read or create its Node: %w", nodeName, err)
 		case err != nil && !apierrors.IsAlreadyExists(err):
 			// Logged every 10 s, not every try: an API server that is
 			// down for a minute should not flood the log.
