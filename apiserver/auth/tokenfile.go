@@ -230,17 +230,14 @@ func (f *TokenFile) Reload() error {
 }
 
 // reload re-reads the file and applies it if its content differs from
-// what the tokens came from; it reports whether it did. The read takes the
-// writers' lock, so it never sees a file CreateToken is halfway through
-// (it renames a complete file into place anyway; the lock is for writers
-// that do not, and costs nothing).
+// what the tokens came from; it reports whether it did. It does not take
+// the writers' file lock: writers rename a complete file into place, so a
+// read sees the old or the new file, and a writer stopped while holding
+// the lock (a suspended `minik8s token`) cannot stall the server's
+// reloads. The comparison and the swap happen under one lock, so two
+// reloads racing cannot leave the older content in effect.
 func (f *TokenFile) reload() (bool, error) {
-	var data []byte
-	err := withFileLock(f.path, func() error {
-		var err error
-		data, err = os.ReadFile(f.path)
-		return err
-	})
+	data, err := os.ReadFile(f.path)
 	if err != nil {
 		return false, fmt.Errorf("auth: reload token file %s: %w", f.path, err)
 	}
@@ -255,10 +252,13 @@ func (f *TokenFile) reload() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	f.setEntries(entries)
+	byHash := indexTokens(entries)
 	f.mu.Lock()
-	f.sum = sum
-	f.mu.Unlock()
+	defer f.mu.Unlock()
+	if sum == f.sum {
+		return false, nil // another reload applied it meanwhile
+	}
+	f.entries, f.byHash, f.sum = entries, byHash, sum
 	return true, nil
 }
 
@@ -371,14 +371,20 @@ func (f *TokenFile) AuthenticateRequest(r *http.Request) (*UserInfo, bool, error
 }
 
 func (f *TokenFile) setEntries(entries []TokenEntry) {
+	m := indexTokens(entries)
+	f.mu.Lock()
+	f.entries, f.byHash = entries, m
+	f.mu.Unlock()
+}
+
+// indexTokens maps each token's hash to its user.
+func indexTokens(entries []TokenEntry) map[[sha256.Size]byte]*UserInfo {
 	m := make(map[[sha256.Size]byte]*UserInfo, len(entries))
 	for i := range entries {
 		// Later lines win on a duplicate token, as in Kubernetes.
 		m[sha256.Sum256([]byte(entries[i].Token))] = &entries[i].User
 	}
-	f.mu.Lock()
-	f.entries, f.byHash = entries, m
-	f.mu.Unlock()
+	return m
 }
 
 // addLocked appends a fresh token for user and returns it. The caller
