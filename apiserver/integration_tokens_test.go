@@ -76,9 +76,18 @@ func TestTokenRotationWithoutRestart(t *testing.T) {
 		t.Fatal("node-token changed though its token is still valid")
 	}
 
-	// Retire the original, by the prefix `token list` shows: it is
+	// The original is the token of the server's own node-join.kubeconfig:
+	// deleting it needs force, and without it nothing changes.
+	if _, err := apiserver.DeleteToken(s.DataDir, orig.Bearer, false); err == nil ||
+		!strings.Contains(err.Error(), "node-join.kubeconfig") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("delete a token the server's kubeconfigs use, without force: %v", err)
+	}
+	if code := status(orig.Bearer); code != 200 {
+		t.Fatalf("a refused delete changed the token: %d", code)
+	}
+	// Retire it with force, by the prefix `token list` shows: it is
 	// refused, the created one still works, and node-token now holds it.
-	e, err := apiserver.DeleteToken(s.DataDir, auth.MaskToken(orig.Bearer)[:auth.MinTokenPrefix])
+	e, err := apiserver.DeleteToken(s.DataDir, auth.MaskToken(orig.Bearer)[:auth.MinTokenPrefix], true)
 	if err != nil || e.Token != orig.Bearer || e.User.Name != auth.UserNodeJoin {
 		t.Fatalf("delete the original join token: %+v %v", e, err)
 	}
@@ -100,7 +109,7 @@ func TestTokenRotationWithoutRestart(t *testing.T) {
 
 	// Delete the last join token by its whole K10 form: refused, and no
 	// node-token is left holding it. The admin token is untouched.
-	if _, err := apiserver.DeleteToken(s.DataDir, created); err != nil {
+	if _, err := apiserver.DeleteToken(s.DataDir, created, false); err != nil {
 		t.Fatal(err)
 	}
 	itEventually(t, wait, "last join token refused", func() error {

@@ -203,7 +203,12 @@ func CreateJoinToken(dataDir string) (string, error) {
 // bearer token, or a prefix of one as `minik8s token list` shows it. A
 // running server refuses it within TokenReloadInterval. This is
 // `minik8s token delete`.
-func DeleteToken(dataDir, token string) (auth.TokenEntry, error) {
+//
+// Unless force is set, a token one of the server's own kubeconfigs uses
+// (admin, a component, node-join for its own node) is not deleted: those
+// files are written only at start, so that client would be locked out
+// until a restart.
+func DeleteToken(dataDir, token string, force bool) (auth.TokenEntry, error) {
 	token = strings.TrimSpace(token)
 	if strings.HasPrefix(token, "K10") && strings.Contains(token, "::") {
 		jt, err := join.Parse(token)
@@ -212,7 +217,30 @@ func DeleteToken(dataDir, token string) (auth.TokenEntry, error) {
 		}
 		token = jt.Bearer
 	}
-	return auth.DeleteToken(TokenFilePath(dataDir), token)
+	var check func(auth.TokenEntry) error
+	if !force {
+		check = func(e auth.TokenEntry) error {
+			if file := kubeconfigUsing(dataDir, e.Token); file != "" {
+				return fmt.Errorf("token %s (%s) is the one %s uses; deleting it locks that client out "+
+					"until the server restarts and rewrites its kubeconfigs (give --force to delete it anyway)",
+					auth.MaskToken(e.Token), e.User.Name, file)
+			}
+			return nil
+		}
+	}
+	return auth.DeleteToken(TokenFilePath(dataDir), token, check)
+}
+
+// kubeconfigUsing names the kubeconfig in dataDir whose user has token,
+// or "".
+func kubeconfigUsing(dataDir, token string) string {
+	files, _ := filepath.Glob(filepath.Join(dataDir, "*.kubeconfig"))
+	for _, f := range files {
+		if kc, err := kubeconfig.Load(f, ""); err == nil && kc.Token == token {
+			return f
+		}
+	}
+	return ""
 }
 
 func (s *Server) startEtcd(ctx context.Context) error {

@@ -149,8 +149,9 @@ const MinTokenPrefix = 8
 // DeleteToken removes from the token file at path the one line whose
 // token is tokenOrPrefix, or starts with it (at least MinTokenPrefix
 // characters), and returns it. No match and several matches are errors,
-// and the file is then left alone.
-func DeleteToken(path, tokenOrPrefix string) (TokenEntry, error) {
+// and the file is then left alone; so is an error from check (if not nil),
+// which sees the matched line before it goes.
+func DeleteToken(path, tokenOrPrefix string, check func(TokenEntry) error) (TokenEntry, error) {
 	var removed TokenEntry
 	err := withFileLock(path, func() error {
 		f, err := LoadTokenFile(path)
@@ -182,6 +183,11 @@ func DeleteToken(path, tokenOrPrefix string) (TokenEntry, error) {
 			case 1:
 			default:
 				return fmt.Errorf("auth: token file %s: %d tokens start with %q; give more of it", path, n, tokenOrPrefix)
+			}
+		}
+		if check != nil {
+			if err := check(entries[match]); err != nil {
+				return err
 			}
 		}
 		removed = entries[match]

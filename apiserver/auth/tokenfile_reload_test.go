@@ -127,7 +127,7 @@ func TestReloadComparesContent(t *testing.T) {
 	}
 	old, _ := f.Token(UserNodeJoin)
 	fi, _ := os.Stat(path)
-	if _, err := DeleteToken(path, old); err != nil {
+	if _, err := DeleteToken(path, old, nil); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := CreateToken(path, UserNodeJoin, DefaultGroups(UserNodeJoin))
@@ -167,17 +167,17 @@ func TestCreateAndDeleteToken(t *testing.T) {
 		t.Fatalf("%d lines, want 3", got)
 	}
 
-	if _, err := DeleteToken(path, second[:MinTokenPrefix-1]); err == nil || !strings.Contains(err.Error(), "at least 8") {
+	if _, err := DeleteToken(path, second[:MinTokenPrefix-1], nil); err == nil || !strings.Contains(err.Error(), "at least 8") {
 		t.Errorf("too short a prefix: %v", err)
 	}
-	if _, err := DeleteToken(path, "ffffffffffffffffff"); err == nil || !strings.Contains(err.Error(), "no token starts with") {
+	if _, err := DeleteToken(path, "ffffffffffffffffff", nil); err == nil || !strings.Contains(err.Error(), "no token starts with") {
 		t.Errorf("unknown prefix: %v", err)
 	}
-	e, err := DeleteToken(path, first[:MinTokenPrefix])
+	e, err := DeleteToken(path, first[:MinTokenPrefix], nil)
 	if err != nil || e.Token != first || e.User.Name != UserNodeJoin {
 		t.Fatalf("delete by prefix: %+v %v", e, err)
 	}
-	if e, err := DeleteToken(path, second); err != nil || e.Token != second {
+	if e, err := DeleteToken(path, second, nil); err != nil || e.Token != second {
 		t.Fatalf("delete whole token: %+v %v", e, err)
 	}
 	f, _ = LoadTokenFile(path)
@@ -189,7 +189,7 @@ func TestCreateAndDeleteToken(t *testing.T) {
 	if err := os.WriteFile(path, []byte("aaaaaaaa1111,u1,u1\naaaaaaaa2222,u2,u2\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := DeleteToken(path, "aaaaaaaa"); err == nil || !strings.Contains(err.Error(), "2 tokens start with") {
+	if _, err := DeleteToken(path, "aaaaaaaa", nil); err == nil || !strings.Contains(err.Error(), "2 tokens start with") {
 		t.Errorf("ambiguous prefix: %v", err)
 	}
 	if f, _ := LoadTokenFile(path); len(f.Entries()) != 2 {

@@ -25,9 +25,10 @@ refused within that time, with no restart. <data-dir>/node-token always holds th
 join token still in the file.
 
 A node keeps the bearer token it joined with (in its kubelet.kubeconfig), so
-deleting a join token cuts off every node that joined with it, including this
-server's own node if it was the token of node-join.kubeconfig: restart those
-agents with a current token.`,
+deleting a join token cuts off every node that joined with it: restart those
+agents with a current token. A token one of the server's own kubeconfigs uses
+(admin, the components, node-join for its own node) is deleted only with
+--force, and those clients work again only after the server restarts.`,
 		Example: `  # a new join token for more nodes; the old ones stay valid
   minik8s token create
   # on the new node: minik8s agent --server https://192.168.56.10:6443 --token 'K10...'
@@ -68,18 +69,22 @@ agents with a current token.`,
 			return w.Flush()
 		},
 	})
-	cmd.AddCommand(&cobra.Command{
+	force := false
+	del := &cobra.Command{
 		Use:   "delete TOKEN|PREFIX",
 		Short: "Delete one token: a whole join token, a bearer token, or its prefix from \"token list\"",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := apiserver.DeleteToken(dataDir, args[0])
+			e, err := apiserver.DeleteToken(dataDir, args[0], force)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted token %s of %s\n", auth.MaskToken(e.Token), e.User.Name)
 			return nil
 		},
-	})
+	}
+	del.Flags().BoolVar(&force, "force", false,
+		"also delete a token the server's own kubeconfigs use (admin, components, its own node); they work again only after a server restart")
+	cmd.AddCommand(del)
 	return cmd
 }
