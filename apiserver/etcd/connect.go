@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -90,6 +91,7 @@ func Connect(ctx context.Context, endpoints []string, tlsConfig *tls.Config) (*c
 	if err != nil {
 		return nil, fmt.Errorf("etcd: connect to %v: %w", endpoints, err)
 	}
+	lastLog := time.Now()
 	for {
 		// Any key works: the answer's header proves a quorum is reachable.
 		attempt, cancel := context.WithTimeout(ctx, probeAttempt)
@@ -108,6 +110,12 @@ func Connect(ctx context.Context, endpoints []string, tlsConfig *tls.Config) (*c
 		if !timedOut || ctx.Err() != nil {
 			_ = client.Close()
 			return nil, fmt.Errorf("etcd: probe %v: %w", endpoints, err)
+		}
+		// Waiting for an etcd that is down is right, but not in silence:
+		// the API server would look hung.
+		if time.Since(lastLog) >= 10*time.Second {
+			lastLog = time.Now()
+			slog.Warn("waiting for etcd", "component", "apiserver", "endpoints", endpoints, "err", err)
 		}
 	}
 }
