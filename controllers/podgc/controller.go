@@ -90,15 +90,28 @@ func New(f *informer.Factory, cs *typed.Clientset, rec events.Recorder, cfg Conf
 	}}); err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
-	podChanged := func(obj runtime.Object) {
-		ctrl.Enqueue(obj)
-		if p, ok := obj.(*corev1.Pod); ok && c.threshold > 0 && isTerminal(p) {
-			ctrl.EnqueueKey(terminatedKey)
+	// The threshold sweep lists every pod, so it is queued only when the
+	// number of finished pods can have grown: a finished pod appears, or a
+	// pod finishes. Resyncs and other updates of finished pods do not.
+	sweepIfFinished := func(old, cur runtime.Object) {
+		p, ok := cur.(*corev1.Pod)
+		if !ok || c.threshold <= 0 || !isTerminal(p) {
+			return
 		}
+		if o, ok := old.(*corev1.Pod); ok && isTerminal(o) {
+			return
+		}
+		ctrl.EnqueueKey(terminatedKey)
 	}
 	if err := podInf.AddEventHandler(informer.Handler{
-		AddFunc:    podChanged,
-		UpdateFunc: func(_, obj runtime.Object) { podChanged(obj) },
+		AddFunc: func(obj runtime.Object) {
+			ctrl.Enqueue(obj)
+			sweepIfFinished(nil, obj)
+		},
+		UpdateFunc: func(old, cur runtime.Object) {
+			ctrl.Enqueue(cur)
+			sweepIfFinished(old, cur)
+		},
 		// A deleted pod's key forgets its quarantine mark.
 		DeleteFunc: func(obj any) { ctrl.Enqueue(obj) },
 	}); err != nil {
