@@ -363,7 +363,9 @@ func scenarioKubectl(t *testing.T, c *localCluster) {
 // 3. Self-healing: a deleted pod is replaced; a killed container is
 // restarted in place; a node that goes silent loses its pods to the
 // others (its kubelet is stopped; the node-monitor grace period is 20 s
-// and pods tolerate an unreachable node for 10 s in this cluster).
+// and pods tolerate an unreachable node for 10 s in this cluster); once
+// its Node is deleted, pod GC removes the pods it left Terminating, and
+// the node joins again when its agent comes back.
 func scenarioSelfHealing(t *testing.T, c *localCluster) {
 	ns := "s1"
 	c.mustCtl("scale", "-n", ns, "deployment/web", "--replicas=3")
@@ -437,6 +439,22 @@ func scenarioSelfHealing(t *testing.T, c *localCluster) {
 			t.Errorf("request %d after the node loss: %v", i, err)
 		}
 	}
+	// The lost node's pods stay Terminating: no kubelet confirms their
+	// end. Deleting the Node (the machine is gone for good) lets pod GC
+	// force-delete them after its quarantine (10 s in this cluster).
+	if n := len(c.pods(ns, "app=web")); n <= 3 {
+		t.Errorf("%d web pods while %s is down, want its old ones still listed as Terminating", n, lost)
+	}
+	c.mustCtl("delete", "node", lost)
+	took = eventually(t, 2*time.Minute, "the lost node's pods removed by pod GC", func() string {
+		for _, p := range c.pods(ns, "app=web") {
+			if p.Spec.NodeName == lost {
+				return "pod " + p.Name + " still on " + lost
+			}
+		}
+		return ""
+	})
+	t.Logf("node %s deleted: pod GC removed its pods after %v (quarantine 10 s)", lost, took.Round(100*time.Millisecond))
 	if out, err := c.script("start-node", lost); err != nil {
 		t.Fatalf("start-node %s: %v\n%s", lost, err, out)
 	}
