@@ -184,19 +184,6 @@ func bindPod(obj, b runtime.Object, now metav1.Time) error {
 		return apierrors.NewConflict(gr, p.Name, fmt.Errorf("binding uid %s does not match pod uid %s", binding.UID, p.UID))
 	}
 	p.Spec.NodeName = binding.Target.Name
-	setPodCondition(&p.Status, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now})
+	p.Status.SetCondition(corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now})
 	return nil
-}
-
-func setPodCondition(st *corev1.PodStatus, c corev1.PodCondition) {
-	for i := range st.Conditions {
-		if st.Conditions[i].Type == c.Type {
-			if st.Conditions[i].Status == c.Status {
-				c.LastTransitionTime = st.Conditions[i].LastTransitionTime
-			}
-			st.Conditions[i] = c
-			return
-		}
-	}
-	st.Conditions = append(st.Conditions, c)
 }

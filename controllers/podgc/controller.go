@@ -231,7 +231,9 @@ func (c *Controller) forceDelete(ctx context.Context, pod *corev1.Pod, why verdi
 		p := pod.DeepCopy()
 		p.Status.Phase = corev1.PodFailed
 		if cond != nil {
-			setCondition(&p.Status, *cond, metav1.NewTime(c.now()))
+			cond := *cond
+			cond.LastTransitionTime = metav1.NewTime(c.now())
+			p.Status.SetCondition(cond)
 		}
 		if _, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
 			if apierrors.IsNotFound(err) {
@@ -286,18 +288,4 @@ func (c *Controller) gcTerminated(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func setCondition(st *corev1.PodStatus, cond corev1.PodCondition, now metav1.Time) {
-	cond.LastTransitionTime = now
-	for i := range st.Conditions {
-		if st.Conditions[i].Type == cond.Type {
-			if st.Conditions[i].Status == cond.Status {
-				cond.LastTransitionTime = st.Conditions[i].LastTransitionTime
-			}
-			st.Conditions[i] = cond
-			return
-		}
-	}
-	st.Conditions = append(st.Conditions, cond)
 }

@@ -147,22 +147,6 @@ func TestQuarantine(t *testing.T) {
 	}
 }
 
-func TestSetCondition(t *testing.T) {
-	t1, t2 := metav1.NewTime(time.Unix(100, 0)), metav1.NewTime(time.Unix(200, 0))
-	cond := corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: ReasonDeletionByPodGC}
-	var st corev1.PodStatus
-	st.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-	setCondition(&st, cond, t1)
-	if len(st.Conditions) != 2 || st.Conditions[1].Reason != ReasonDeletionByPodGC || !st.Conditions[1].LastTransitionTime.Equal(&t1) {
-		t.Fatalf("added: %+v", st.Conditions)
-	}
-	cond.Message = "again"
-	setCondition(&st, cond, t2)
-	if len(st.Conditions) != 2 || st.Conditions[1].Message != "again" || !st.Conditions[1].LastTransitionTime.Equal(&t1) {
-		t.Fatalf("same status must keep its transition time: %+v", st.Conditions)
-	}
-}
-
 func TestNegativeThreshold(t *testing.T) {
 	if _, err := New(nil, nil, nil, Config{TerminatedPodThreshold: -1}); err == nil || !strings.Contains(err.Error(), "0 (disabled) or more") {
 		t.Fatalf("New with threshold -1: %v", err)

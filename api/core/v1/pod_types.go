@@ -596,6 +596,22 @@ type PodCondition struct {
 	Message            string           `json:"message,omitempty"`
 }
 
+// SetCondition puts c in place of the condition of its type, or appends
+// it. A condition whose status does not change keeps its
+// lastTransitionTime: only a transition moves it.
+func (s *PodStatus) SetCondition(c PodCondition) {
+	for i := range s.Conditions {
+		if s.Conditions[i].Type == c.Type {
+			if s.Conditions[i].Status == c.Status {
+				c.LastTransitionTime = s.Conditions[i].LastTransitionTime
+			}
+			s.Conditions[i] = c
+			return
+		}
+	}
+	s.Conditions = append(s.Conditions, c)
+}
+
 // ContainerStatus is the observed state of one container.
 type ContainerStatus struct {
 	Name                 string         `json:"name"`
