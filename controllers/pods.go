@@ -1,13 +1,37 @@
 package controllers
 
 import (
+	"errors"
 	"strings"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
+	"github.com/minik8s/minik8s/client/informer"
 )
+
+// PodsByNodeIndex is the name of the pod informer index by spec.nodeName
+// that IndexPodsByNode adds.
+const PodsByNodeIndex = "spec.nodeName"
+
+// IndexPodsByNode adds PodsByNodeIndex to a pod informer. The controllers
+// that need a node's pods (nodelifecycle, podgc) share one informer, so
+// the first adds the index and the others use it: the index is kept once,
+// not once per controller.
+func IndexPodsByNode(pods *informer.Informer) error {
+	err := pods.AddIndexers(informer.Indexers{PodsByNodeIndex: func(obj runtime.Object) ([]string, error) {
+		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
+			return []string{p.Spec.NodeName}, nil
+		}
+		return nil, nil
+	}})
+	if errors.Is(err, informer.ErrIndexerExists) {
+		return nil
+	}
+	return err
+}
 
 // IsPodActive reports whether a pod counts towards its owner's replicas: it
 // has not finished and is not being deleted.

@@ -1,6 +1,7 @@
 package informer
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -53,13 +54,16 @@ func NewIndexer(indexers Indexers) *Indexer {
 	return s
 }
 
+// ErrIndexerExists is what AddIndexers returns for a name already taken.
+var ErrIndexerExists = errors.New("indexer already exists")
+
 // AddIndexers adds indices, indexing the objects already stored.
 func (s *Indexer) AddIndexers(indexers Indexers) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name := range indexers {
 		if _, dup := s.indexers[name]; dup {
-			return fmt.Errorf("indexer %q already exists", name)
+			return fmt.Errorf("indexer %q: %w", name, ErrIndexerExists)
 		}
 	}
 	built := map[string]map[string]map[string]struct{}{}

@@ -30,7 +30,6 @@ const Name = "node-lifecycle-controller"
 const (
 	DefaultGracePeriod       = 40 * time.Second
 	DefaultTolerationSeconds = 300
-	podsByNodeIndex          = "nodelifecycle-node"
 	reasonNodeStatusUnknown  = "NodeStatusUnknown"
 	messageNodeStatusUnknown = "Kubelet stopped posting node status."
 	reasonTaintEviction      = "TaintManagerEviction"
@@ -105,12 +104,7 @@ func New(f *informer.Factory, cs *typed.Clientset, rec events.Recorder, cfg Conf
 		return nil, err
 	}
 	c.ctrl, c.log = ctrl, ctrl.Logger()
-	if err := podInf.AddIndexers(informer.Indexers{podsByNodeIndex: func(obj runtime.Object) ([]string, error) {
-		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
-			return []string{p.Spec.NodeName}, nil
-		}
-		return nil, nil
-	}}); err != nil {
+	if err := controllers.IndexPodsByNode(podInf.Informer); err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	if err := nodeInf.AddEventHandler(informer.Handler{
@@ -287,7 +281,7 @@ func (c *Controller) markUnknown(ctx context.Context, node *corev1.Node, now tim
 }
 
 func (c *Controller) podsOn(node string) []*corev1.Pod {
-	objs, err := c.podInf.Indexer().ByIndex(podsByNodeIndex, node)
+	objs, err := c.podInf.Indexer().ByIndex(controllers.PodsByNodeIndex, node)
 	if err != nil {
 		return nil
 	}

@@ -26,7 +26,6 @@ const Name = "pod-garbage-collector"
 const (
 	DefaultTerminatedPodThreshold = 12500
 	DefaultOrphanQuarantine       = 40 * time.Second
-	podsByNodeIndex               = "podgc-node"
 )
 
 // terminatedKey is the queue key of the terminated-pod threshold sweep. A
@@ -82,12 +81,7 @@ func New(f *informer.Factory, cs *typed.Clientset, rec events.Recorder, cfg Conf
 		return nil, err
 	}
 	c.ctrl, c.log = ctrl, ctrl.Logger()
-	if err := podInf.AddIndexers(informer.Indexers{podsByNodeIndex: func(obj runtime.Object) ([]string, error) {
-		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
-			return []string{p.Spec.NodeName}, nil
-		}
-		return nil, nil
-	}}); err != nil {
+	if err := controllers.IndexPodsByNode(podInf.Informer); err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	// The threshold sweep lists every pod, so it is queued only when the
@@ -145,7 +139,7 @@ func (c *Controller) enqueuePodsOn(obj runtime.Object) {
 	if !ok {
 		return
 	}
-	pods, _ := c.pods.ByIndex(podsByNodeIndex, n.Name)
+	pods, _ := c.pods.ByIndex(controllers.PodsByNodeIndex, n.Name)
 	for _, p := range pods {
 		c.ctrl.Enqueue(p)
 	}
