@@ -92,28 +92,7 @@ func EnsureTokens(path string, users []string) (*TokenFile, error) {
 // token is returned and the file is left unchanged. A running API server
 // sees the new user within a poll of its WatchFile.
 func AddUser(path, user string, groups []string) (string, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", fmt.Errorf("auth: create dir for token file %s: %w", path, err)
-	}
-	var token string
-	err := withFileLock(path, func() error {
-		f, err := LoadTokenFile(path)
-		if errors.Is(err, os.ErrNotExist) {
-			f, err = &TokenFile{path: path, byHash: map[[sha256.Size]byte]*UserInfo{}}, nil
-		}
-		if err != nil {
-			return err
-		}
-		if t, ok := f.Token(user); ok {
-			token = t
-			return nil
-		}
-		if token, err = f.addLocked(user, groups); err != nil {
-			return err
-		}
-		return f.save()
-	})
-	return token, err
+	return addToken(path, user, groups, true)
 }
 
 // CreateToken appends a new random token for user with groups to the
@@ -122,6 +101,12 @@ func AddUser(path, user string, groups []string) (string, error) {
 // several tokens at once and one can be retired with DeleteToken while
 // the others stay valid.
 func CreateToken(path, user string, groups []string) (string, error) {
+	return addToken(path, user, groups, false)
+}
+
+// addToken mints a token for user under the file lock, or, with reuse,
+// returns the one the user has already.
+func addToken(path, user string, groups []string, reuse bool) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("auth: create dir for token file %s: %w", path, err)
 	}
@@ -133,6 +118,10 @@ func CreateToken(path, user string, groups []string) (string, error) {
 		}
 		if err != nil {
 			return err
+		}
+		if t, ok := f.Token(user); ok && reuse {
+			token = t
+			return nil
 		}
 		if token, err = f.addLocked(user, groups); err != nil {
 			return err
