@@ -15,6 +15,7 @@ import (
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
 	"github.com/minik8s/minik8s/client/kubeconfig"
+	"github.com/minik8s/minik8s/internal/syncbuf"
 )
 
 func int32p(i int32) *int32 { return &i }
@@ -193,7 +194,7 @@ func TestGetAndInfo(t *testing.T) {
 		h := h.at(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var out, errOut syncBuffer
+		var out, errOut syncbuf.Buffer
 		done := make(chan int, 1)
 		go func() {
 			done <- Main(ctx, []string{"--kubeconfig", s.Kubeconfig, "-n", "shop", "get", "deploy", "-w"}, Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
@@ -228,7 +229,7 @@ func TestGetAndInfo(t *testing.T) {
 			t.Fatal(err)
 		}
 		run := func(args ...string) string {
-			var out, errOut syncBuffer
+			var out, errOut syncbuf.Buffer
 			if code := Main(context.Background(), args, Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}); code != 0 {
 				t.Fatalf("ctl %v: exit %d: %s", args, code, errOut.String())
 			}
@@ -245,7 +246,7 @@ func TestGetAndInfo(t *testing.T) {
 		if out := run("--context", "shop-ctx", "get", "deploy", "web", "-o", "name"); out != "deployment.apps/web\n" {
 			t.Errorf("$KUBECONFIG: %q", out)
 		}
-		var out, errOut syncBuffer
+		var out, errOut syncbuf.Buffer
 		Main(context.Background(), []string{"--context", "nope", "get", "pods"}, Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 		wantContains(t, "bad context", errOut.String(), `context "nope" not found`)
 	})
@@ -260,7 +261,7 @@ func TestGetAndInfo(t *testing.T) {
 		if err := kubeconfig.Write(path, "down", *kc); err != nil {
 			t.Fatal(err)
 		}
-		var out, errOut syncBuffer
+		var out, errOut syncbuf.Buffer
 		code := Main(context.Background(), []string{"--kubeconfig", path, "get", "pods"}, Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 		if code != 1 {
 			t.Errorf("exit %d", code)

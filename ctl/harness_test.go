@@ -1,12 +1,10 @@
 package ctl
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
 	"github.com/minik8s/minik8s/client/typed"
+	"github.com/minik8s/minik8s/internal/syncbuf"
 )
 
 // harness drives the ctl command tree in-process against a real API
@@ -41,27 +40,9 @@ func newHarness(t *testing.T, s *apiservertest.Server, ns string) *harness {
 	return h
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runIn runs ctl with stdin and returns stdout, stderr and the exit code.
 func (h *harness) runIn(ctx context.Context, stdin string, args ...string) (string, string, int) {
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	full := append([]string{"--kubeconfig", h.s.Kubeconfig}, args...)
 	if h.ns != "" {
 		full = append([]string{"-n", h.ns}, full...)

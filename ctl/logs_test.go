@@ -18,6 +18,7 @@ import (
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
+	"github.com/minik8s/minik8s/internal/syncbuf"
 )
 
 // fakeKubelet serves the kubelet API the API server proxies to (paths and
@@ -180,7 +181,7 @@ func TestLogsExecPortForward(t *testing.T) {
 	t.Run("logs -f streams until interrupted", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		var out, errOut syncBuffer
+		var out, errOut syncbuf.Buffer
 		done := make(chan int, 1)
 		go func() {
 			done <- Main(cctx, []string{"--kubeconfig", s.Kubeconfig, "-n", "dbg", "logs", "-f", "web-1", "--tail=1"},

@@ -11,6 +11,7 @@ import (
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
 	"github.com/minik8s/minik8s/ctl/rollout"
+	"github.com/minik8s/minik8s/internal/syncbuf"
 )
 
 func TestRollout(t *testing.T) {
@@ -43,7 +44,7 @@ func TestRollout(t *testing.T) {
 		}
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		var out, errOut syncBuffer
+		var out, errOut syncbuf.Buffer
 		done := make(chan int, 1)
 		go func() {
 			done <- Main(cctx, []string{"--kubeconfig", s.Kubeconfig, "-n", "ro", "rollout", "status", "deployment/web"},

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
+	"github.com/minik8s/minik8s/internal/syncbuf"
 )
 
 // These run inside TestLogsExecPortForward (logs_test.go): a real API
@@ -100,9 +101,9 @@ var forwardingRe = regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) -> (\d
 
 // background runs a long-lived ctl command; stop interrupts it (Ctrl-C)
 // and returns its exit code.
-func (h *harness) background(args ...string) (out, errOut *syncBuffer, done <-chan int, stop func() int) {
+func (h *harness) background(args ...string) (out, errOut *syncbuf.Buffer, done <-chan int, stop func() int) {
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut = &syncBuffer{}, &syncBuffer{}
+	out, errOut = &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	ch := make(chan int, 1)
 	full := append([]string{"--kubeconfig", h.s.Kubeconfig, "-n", h.ns}, args...)
 	go func() { ch <- Main(ctx, full, Streams{In: strings.NewReader(""), Out: out, ErrOut: errOut}) }()
@@ -121,7 +122,7 @@ func (h *harness) background(args ...string) (out, errOut *syncBuffer, done <-ch
 
 // forwarded waits for ctl's "Forwarding from" line and returns the local
 // and remote ports.
-func forwarded(t *testing.T, out, errOut *syncBuffer, done <-chan int) (string, string) {
+func forwarded(t *testing.T, out, errOut *syncbuf.Buffer, done <-chan int) (string, string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/minik8s/minik8s/internal/syncbuf"
 )
 
 // openPTY returns a new pseudo-terminal's master and slave (the slave is
@@ -64,7 +66,7 @@ func testExecTerminal(h *harness) {
 	if !canonical(t, slave) {
 		t.Fatal("a new pty should start in canonical mode with echo")
 	}
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	done := make(chan int, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

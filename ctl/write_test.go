@@ -15,6 +15,7 @@ import (
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
 	"github.com/minik8s/minik8s/apiserver/apiservertest"
 	"github.com/minik8s/minik8s/ctl/apply"
+	"github.com/minik8s/minik8s/internal/syncbuf"
 )
 
 const webV1 = `# the web app
@@ -369,7 +370,7 @@ spec:
 		ctx2, cancel := context.WithCancel(ctx)
 		defer cancel()
 		done := make(chan int, 1)
-		var out, eo syncBuffer
+		var out, eo syncbuf.Buffer
 		go func() {
 			done <- Main(ctx2, []string{"--kubeconfig", s.Kubeconfig, "-n", "apps", "delete", "cm", "held"}, Streams{In: strings.NewReader(""), Out: &out, ErrOut: &eo})
 		}()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minik8s/minik8s/internal/syncbuf"
 	"github.com/minik8s/minik8s/kubelet/runtime"
 )
 
@@ -137,7 +138,7 @@ func TestReadLogsFollowsRotation(t *testing.T) {
 	}
 	var mu sync.Mutex
 	running := true
-	var out syncBuffer
+	var out syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- ReadLogs(context.Background(), path, LogOptions{TailLines: -1, Follow: true}, &out, func() bool {
@@ -170,23 +171,6 @@ func TestReadLogsFollowsRotation(t *testing.T) {
 	if got := out.String(); got != "one\ntwo\nthree\nfour\n" {
 		t.Errorf("followed %q", got)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func appendTo(t *testing.T, path, s string) {

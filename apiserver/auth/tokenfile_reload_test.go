@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/minik8s/minik8s/internal/syncbuf"
 )
 
 // waitFor polls cond for up to 5 s.
@@ -24,24 +25,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// syncBuffer is a log sink the watcher goroutine writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestWatchFileReloads(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tokens.csv")
 	f, err := EnsureTokens(path, []string{UserAdmin})
@@ -49,7 +32,7 @@ func TestWatchFileReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin, _ := f.Token(UserAdmin)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
