@@ -49,6 +49,23 @@ func PodCondition(p *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition
 	return nil
 }
 
+// NodeCondition returns the node's condition of type t, or nil.
+func NodeCondition(n *corev1.Node, t corev1.NodeConditionType) *corev1.NodeCondition {
+	for i := range n.Status.Conditions {
+		if n.Status.Conditions[i].Type == t {
+			return &n.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// IsNodeReady reports whether the node's Ready condition is True; Unknown
+// (a silent node) and a missing condition are not ready.
+func IsNodeReady(n *corev1.Node) bool {
+	c := NodeCondition(n, corev1.NodeReady)
+	return c != nil && c.Status == corev1.ConditionTrue
+}
+
 // IsPodReady reports whether the pod's Ready condition is True.
 func IsPodReady(p *corev1.Pod) bool {
 	c := PodCondition(p, corev1.PodReady)

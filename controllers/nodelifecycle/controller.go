@@ -152,15 +152,6 @@ func New(f *informer.Factory, cs *typed.Clientset, rec events.Recorder, cfg Conf
 // Run reconciles with workers until ctx ends.
 func (c *Controller) Run(ctx context.Context, workers int) error { return c.ctrl.Run(ctx, workers) }
 
-func readyCondition(n *corev1.Node) *corev1.NodeCondition {
-	for i := range n.Status.Conditions {
-		if n.Status.Conditions[i].Type == corev1.NodeReady {
-			return &n.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
 // observe records node's current heartbeats and returns how long it has
 // been silent, by the controller's clock.
 func (c *Controller) observe(node *corev1.Node, now time.Time) time.Duration {
@@ -168,7 +159,7 @@ func (c *Controller) observe(node *corev1.Node, now time.Time) time.Duration {
 	if l, err := c.leaseList.Get(corev1.NamespaceNodeLease, node.Name); err == nil && l.Spec.RenewTime != nil {
 		renew = l.Spec.RenewTime.Time
 	}
-	if r := readyCondition(node); r != nil {
+	if r := controllers.NodeCondition(node, corev1.NodeReady); r != nil {
 		beat = r.LastHeartbeatTime.Time
 	}
 	c.mu.Lock()
@@ -196,7 +187,7 @@ func (c *Controller) anyHealthy(now time.Time) bool {
 	defer c.mu.Unlock()
 	for _, n := range nodes {
 		h := c.health[n.Name]
-		r := readyCondition(n)
+		r := controllers.NodeCondition(n, corev1.NodeReady)
 		if h != nil && now.Sub(h.probed) <= c.grace && r != nil && r.Status == corev1.ConditionTrue {
 			return true
 		}
@@ -215,7 +206,7 @@ func (c *Controller) reconcile(ctx context.Context, name string) (controllers.Re
 	node := cached.DeepCopy()
 	now := c.now()
 	silent := c.observe(node, now)
-	ready := readyCondition(node)
+	ready := controllers.NodeCondition(node, corev1.NodeReady)
 
 	var want []corev1.Taint
 	var res controllers.Result

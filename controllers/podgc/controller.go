@@ -119,7 +119,7 @@ func New(f *informer.Factory, cs *typed.Clientset, rec events.Recorder, cfg Conf
 		AddFunc: func(obj runtime.Object) { c.enqueuePodsOn(obj) },
 		UpdateFunc: func(old, cur runtime.Object) {
 			o, n := old.(*corev1.Node), cur.(*corev1.Node)
-			if isNodeReady(o) != isNodeReady(n) || hasOutOfServiceTaint(o) != hasOutOfServiceTaint(n) {
+			if controllers.IsNodeReady(o) != controllers.IsNodeReady(n) || hasOutOfServiceTaint(o) != hasOutOfServiceTaint(n) {
 				c.enqueuePodsOn(n)
 			}
 		},

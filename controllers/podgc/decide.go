@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	corev1 "github.com/minik8s/minik8s/api/core/v1"
+	"github.com/minik8s/minik8s/controllers"
 )
 
 // TaintNodeOutOfService is the taint an operator puts on a node that is
@@ -63,21 +64,10 @@ func classify(pod *corev1.Pod, node *corev1.Node) verdict {
 		return keep
 	case node == nil:
 		return orphaned
-	case terminating && !isNodeReady(node) && hasOutOfServiceTaint(node):
+	case terminating && !controllers.IsNodeReady(node) && hasOutOfServiceTaint(node):
 		return outOfService
 	}
 	return keep
-}
-
-// isNodeReady: the node's Ready condition is True. Unknown (a silent node)
-// and a missing condition are not ready.
-func isNodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func hasOutOfServiceTaint(n *corev1.Node) bool {
